@@ -1,0 +1,146 @@
+//! Command-line definitions (clap): what the user typed, before validation.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::engine::FlashAttn;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "frontier",
+    version,
+    about = "Find the efficient frontier of small language models on your own hardware",
+    long_about = "Measures quality (MMLU, GSM8K, HumanEval), speed (prompt and generation tokens/s) \
+                  and memory (peak RSS) of GGUF models through llama.cpp."
+)]
+pub struct Cli {
+    /// More output on stderr: -v shows llama.cpp's log, -vv debug, -vvv trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// No progress bars or informational messages.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a GGUF file's header (without llama.cpp) and describe the model.
+    Inspect(InspectArgs),
+    /// Measure prompt and generation speed, time to first token and peak memory (like llama-bench).
+    Speed(SpeedArgs),
+    /// Convert a GGUF model to another quantization with llama.cpp.
+    Quantize(QuantizeArgs),
+    /// Describe this build of frontier and llama.cpp, and the machine.
+    Version(VersionArgs),
+    /// Internal: run one job from stdin in a child process.
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// GGUF files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the sha256 of the file.
+    #[arg(long)]
+    pub no_hash: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Csv,
+    Json,
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct SpeedArgs {
+    /// GGUF model files; each is measured in its own process.
+    #[arg(required = true)]
+    pub models: Vec<PathBuf>,
+    /// Prompt tokens for the prompt-processing test (0 skips it).
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    pub n_prompt: u32,
+    /// Tokens for the generation test (0 skips it).
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    pub n_gen: u32,
+    /// Repetitions of each test (after one discarded warm-up).
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub reps: u32,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Context size; default: prompt + generation tokens.
+    #[arg(long)]
+    pub ctx: Option<u32>,
+    /// Write results in this format (to stdout, or to --out).
+    #[arg(long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Write the results to this file (format from --output, else from the extension).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// How to run a model: threads, offload, batching, memory mapping.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// CPU threads (default: physical cores).
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+    /// Layers to offload to the GPU (default: llama.cpp's, i.e. all when a GPU exists).
+    #[arg(long = "gpu-layers", visible_alias = "ngl")]
+    pub gpu_layers: Option<u32>,
+    /// Logical batch size (tokens per llama_decode).
+    #[arg(short = 'b', long = "batch", default_value_t = 2048)]
+    pub batch: u32,
+    /// Physical batch size.
+    #[arg(long = "ubatch", default_value_t = 512)]
+    pub ubatch: u32,
+    /// Memory-map the model file (default).
+    #[arg(long, overrides_with = "no_mmap")]
+    pub mmap: bool,
+    /// Read the model into anonymous memory instead of mapping it.
+    #[arg(long = "no-mmap")]
+    pub no_mmap: bool,
+    /// Lock the model in RAM.
+    #[arg(long)]
+    pub mlock: bool,
+    /// Flash attention.
+    #[arg(long = "flash-attn", value_enum, default_value_t = FlashAttn::Auto)]
+    pub flash_attn: FlashAttn,
+}
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// Source GGUF file.
+    pub src: PathBuf,
+    /// Destination GGUF file.
+    pub dst: PathBuf,
+    /// Target type: F16, BF16, Q8_0, Q6_K, Q5_K_M, Q5_K_S, Q4_K_M, Q4_K_S, Q4_0, ...
+    #[arg(value_name = "TYPE")]
+    pub quant: String,
+    /// Allow quantizing tensors that are already quantized (precision lost stays lost).
+    #[arg(long)]
+    pub allow_requantize: bool,
+    /// Overwrite DST if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Threads (default: all logical CPUs).
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,140 @@
+//! `frontier inspect`: what a GGUF file holds, from our own reader, plus its sha256.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::InspectArgs;
+use crate::gguf::{self, ModelSummary};
+use crate::hashing::HashCache;
+use crate::output::progress;
+use crate::units;
+
+#[derive(Debug, Serialize)]
+struct Inspection {
+    path: PathBuf,
+    #[serde(flatten)]
+    summary: ModelSummary,
+    sha256: Option<String>,
+}
+
+pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
+    let cache = HashCache::default_location();
+    let mut found = Vec::new();
+    let mut code = 0;
+    for path in &args.files {
+        match inspect_one(path, &cache, !args.no_hash, quiet) {
+            Ok(i) => found.push(i),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                code = code.max(crate::error::exit_code(&e));
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = match found.as_slice() {
+            [one] => serde_json::to_string_pretty(one)?,
+            many => serde_json::to_string_pretty(many)?,
+        };
+        writeln!(out, "{text}")?;
+    } else {
+        for (i, f) in found.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            out.write_all(render_text(f).as_bytes())?;
+        }
+    }
+    Ok(code)
+}
+
+fn inspect_one(path: &Path, cache: &HashCache, hash: bool, quiet: bool) -> Result<Inspection> {
+    let header = gguf::read_file(path)?;
+    let summary = ModelSummary::from_header(&header);
+    let sha256 = if hash {
+        let bar = progress::bytes_bar(
+            summary.file_size,
+            &format!("sha256 {}", path.display()),
+            quiet,
+        );
+        let digest = cache.sha256_file(path, |done| bar.set_position(done))?;
+        bar.finish_and_clear();
+        Some(digest)
+    } else {
+        None
+    };
+    Ok(Inspection {
+        path: path.to_path_buf(),
+        summary,
+        sha256,
+    })
+}
+
+fn render_text(i: &Inspection) -> String {
+    let s = &i.summary;
+    let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    let types: Vec<String> = s
+        .tensor_types
+        .iter()
+        .map(|t| format!("{} {}", t.ggml_type, t.tensors))
+        .collect();
+    let mut lines = vec![
+        ("file", i.path.display().to_string()),
+        ("architecture", s.architecture.clone()),
+        ("name", s.name.clone().unwrap_or_else(|| "-".into())),
+        (
+            "parameters",
+            format!("{} ({})", units::params_short(s.parameters), s.parameters),
+        ),
+        (
+            "file type",
+            format!(
+                "{}{}",
+                s.file_type,
+                if s.file_type_guessed {
+                    " (guessed from tensors)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        (
+            "tensors",
+            format!("{} ({})", s.tensor_count, types.join(", ")),
+        ),
+        ("context length", opt(s.context_length)),
+        ("vocab size", opt(s.vocab_size)),
+        (
+            "layers",
+            format!(
+                "{}, embedding {}, heads {} (kv {})",
+                opt(s.block_count),
+                opt(s.embedding_length),
+                opt(s.head_count),
+                opt(s.head_count_kv)
+            ),
+        ),
+        (
+            "chat template",
+            match &s.chat_template {
+                Some(t) => format!("{} ({} bytes, sha256 {}…)", t.family, t.bytes, t.sha256_16),
+                None => "none embedded".into(),
+            },
+        ),
+        (
+            "file size",
+            format!("{} ({} bytes)", units::bytes(s.file_size), s.file_size),
+        ),
+        ("gguf version", s.gguf_version.to_string()),
+    ];
+    if let Some(h) = &i.sha256 {
+        lines.push(("sha256", h.clone()));
+    }
+    lines
+        .into_iter()
+        .map(|(k, v)| format!("{:<15} {v}\n", format!("{k}:")))
+        .collect()
+}

@@ -1,0 +1,22 @@
+//! One module per subcommand; `run` dispatches and returns the exit code.
+
+mod inspect;
+mod quantize;
+mod speed;
+mod version;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+/// Runs a parsed command line; `Ok(code)` for a run that finished (1 if some part failed).
+pub fn run(cli: Cli) -> Result<i32> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args, quiet),
+        Command::Speed(args) => speed::run(&args, cli.verbose, quiet),
+        Command::Quantize(args) => quantize::run(&args, quiet),
+        Command::Version(args) => version::run(&args),
+        Command::Worker => crate::worker::main_worker(),
+    }
+}

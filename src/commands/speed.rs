@@ -1,0 +1,239 @@
+//! `frontier speed MODEL...`: each model measured in its own worker process; a table on
+//! stderr, and CSV / JSON / markdown to stdout or a file.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::build_info::{llama_cpp_version, llama_system_info};
+use crate::cli::{OutputFormat, RunArgs, SpeedArgs};
+use crate::engine::{backend_description, ContextOptions, ModelOptions};
+use crate::error::bad_input;
+use crate::gguf::{self, ModelSummary};
+use crate::measure::speed::{SpeedConfig, SpeedMeasurement};
+use crate::report::speed::{to_csv, to_json, to_markdown, SpeedRow};
+use crate::worker::{run_job, Event, Job};
+
+pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
+    let config = speed_config(args)?;
+    let format = output_format(args.output, args.out.as_deref())?;
+    // Validate every model before measuring any.
+    let mut models = Vec::new();
+    for path in &args.models {
+        let header = gguf::read_file(path)?;
+        models.push((path.clone(), ModelSummary::from_header(&header)));
+    }
+
+    let cpu_info = crate::system::Machine::describe().cpu;
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for (path, summary) in &models {
+        if !quiet {
+            eprintln!("measuring {} ...", path.display());
+        }
+        let (measured, error, peak) = measure_one(path, &config, verbosity)?;
+        if error.is_some() {
+            failed += 1;
+        }
+        rows.extend(rows_for(
+            path,
+            summary,
+            &config,
+            measured.as_ref(),
+            error,
+            peak,
+            &cpu_info,
+        ));
+    }
+
+    if !quiet {
+        eprint!("{}", String::from_utf8_lossy(&to_markdown(&rows)));
+        eprintln!(
+            "llama.cpp: {}; {}",
+            llama_cpp_version(),
+            llama_system_info_line()
+        );
+    }
+    if let Some(format) = format {
+        let bytes = match format {
+            OutputFormat::Csv => to_csv(&rows)?,
+            OutputFormat::Json => to_json(&rows)?,
+            OutputFormat::Md => to_markdown(&rows),
+        };
+        match &args.out {
+            Some(path) => std::fs::write(path, &bytes)
+                .with_context(|| format!("writing {}", path.display()))?,
+            None => std::io::stdout().lock().write_all(&bytes)?,
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+fn llama_system_info_line() -> String {
+    crate::engine::ensure_backend().map_or_else(|e| e.to_string(), |_| llama_system_info())
+}
+
+/// Runs one model in a worker; a crash becomes an error string, not a lost run.
+fn measure_one(
+    path: &Path,
+    config: &SpeedConfig,
+    verbosity: u8,
+) -> Result<(Option<SpeedMeasurement>, Option<String>, u64)> {
+    let job = Job::Speed {
+        model: path.to_path_buf(),
+        config: config.clone(),
+    };
+    let mut measured = None;
+    let mut error = None;
+    let outcome = run_job(&job, verbosity, |event| match event {
+        Event::Speed(m) => measured = Some(m),
+        Event::Error { message, .. } => error = Some(message),
+    })?;
+    if measured.is_none() && error.is_none() {
+        error = Some(outcome.failure_summary());
+    }
+    if let Some(e) = &error {
+        eprintln!("error: {}: {e}", path.display());
+    }
+    Ok((measured, error, outcome.peak_rss_bytes))
+}
+
+fn rows_for(
+    path: &Path,
+    summary: &ModelSummary,
+    config: &SpeedConfig,
+    measured: Option<&SpeedMeasurement>,
+    error: Option<String>,
+    peak: u64,
+    cpu_info: &str,
+) -> Vec<SpeedRow> {
+    let base = SpeedRow {
+        model_filename: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        model_type: format!("{} {}", summary.architecture, summary.file_type),
+        model_size: summary.file_size,
+        model_n_params: summary.parameters,
+        backend: backend_description(),
+        n_threads: config.context.threads,
+        n_batch: config.context.n_batch,
+        n_ubatch: config.context.n_ubatch,
+        n_ctx: config.context.n_ctx,
+        n_gpu_layers: config.model.gpu_layers,
+        flash_attn: format!("{:?}", config.context.flash_attn).to_lowercase(),
+        use_mmap: config.model.use_mmap,
+        use_mlock: config.model.use_mlock,
+        test: "-".into(),
+        n_prompt: config.n_prompt,
+        n_gen: config.n_gen,
+        avg_ts: 0.0,
+        stddev_ts: 0.0,
+        reps: 0,
+        peak_rss_bytes: peak,
+        load_ms: 0.0,
+        ttft_ms: 0.0,
+        kv_cache_bytes: None,
+        llama_cpp: llama_cpp_version(),
+        cpu_info: cpu_info.to_string(),
+        error,
+    };
+    let Some(m) = measured else { return vec![base] };
+    m.tests
+        .iter()
+        .map(|t| SpeedRow {
+            n_ctx: m.n_ctx,
+            n_batch: m.n_batch,
+            n_ubatch: m.n_ubatch,
+            n_threads: m.threads,
+            test: t.name.clone(),
+            n_prompt: t.n_prompt,
+            n_gen: t.n_gen,
+            avg_ts: t.avg_ts,
+            stddev_ts: t.stddev_ts,
+            reps: t.samples_ts.len(),
+            load_ms: m.load_ms,
+            ttft_ms: m.ttft_ms,
+            kv_cache_bytes: m.kv_cache_bytes,
+            ..base.clone()
+        })
+        .collect()
+}
+
+fn speed_config(args: &SpeedArgs) -> Result<SpeedConfig> {
+    if args.reps == 0 {
+        return Err(bad_input("-r/--repetitions must be at least 1"));
+    }
+    if args.n_prompt == 0 && args.n_gen == 0 {
+        return Err(bad_input("nothing to measure: -p and -n are both 0"));
+    }
+    let (model, mut context) = run_options(&args.run)?;
+    context.n_ctx = match args.ctx {
+        Some(c) if c < args.n_prompt.max(args.n_gen) => {
+            return Err(bad_input(format!(
+                "--ctx {c} is smaller than the longest test ({} tokens)",
+                args.n_prompt.max(args.n_gen)
+            )))
+        }
+        Some(c) => c,
+        None => (args.n_prompt + args.n_gen).max(1),
+    };
+    Ok(SpeedConfig {
+        n_prompt: args.n_prompt,
+        n_gen: args.n_gen,
+        reps: args.reps,
+        model,
+        context,
+    })
+}
+
+/// Model and context options from the shared run flags (context size set by the caller).
+pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
+    let threads = run.threads.unwrap_or_else(crate::system::default_threads);
+    if threads == 0 {
+        return Err(bad_input("--threads must be at least 1"));
+    }
+    if run.batch == 0 || run.ubatch == 0 {
+        return Err(bad_input("--batch and --ubatch must be at least 1"));
+    }
+    let model = ModelOptions {
+        gpu_layers: run.gpu_layers,
+        use_mmap: !run.no_mmap,
+        use_mlock: run.mlock,
+    };
+    let context = ContextOptions {
+        n_ctx: 0,
+        n_batch: run.batch,
+        n_ubatch: run.ubatch.min(run.batch),
+        n_seq_max: 1,
+        threads,
+        flash_attn: run.flash_attn,
+    };
+    Ok((model, context))
+}
+
+/// `--output`, or the extension of `--out`.
+fn output_format(
+    explicit: Option<OutputFormat>,
+    out: Option<&Path>,
+) -> Result<Option<OutputFormat>> {
+    if explicit.is_some() {
+        return Ok(explicit);
+    }
+    let Some(path) = out else { return Ok(None) };
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("csv") => Ok(Some(OutputFormat::Csv)),
+        Some("json") => Ok(Some(OutputFormat::Json)),
+        Some("md") => Ok(Some(OutputFormat::Md)),
+        _ => Err(bad_input(format!(
+            "{}: cannot tell the format from the extension; add --output csv|json|md",
+            path.display()
+        ))),
+    }
+}

@@ -1,0 +1,33 @@
+//! `frontier version`: this build of frontier and llama.cpp, and the machine.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::build_info::{llama_system_info, BuildInfo};
+use crate::cli::VersionArgs;
+use crate::system::Machine;
+
+pub fn run(args: &VersionArgs) -> Result<i32> {
+    let build = BuildInfo::get();
+    let machine = Machine::describe();
+    let system_info = llama_system_info();
+    if args.json {
+        let v = json!({ "build": build, "machine": machine, "llama_system_info": system_info });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    println!(
+        "frontier {} ({})",
+        build.frontier_version, build.frontier_commit
+    );
+    println!("llama.cpp: {}", build.llama_cpp);
+    println!("backends: {}", build.backends);
+    println!(
+        "target: {} (cpu {}, {} profile)",
+        build.target, build.target_cpu, build.profile
+    );
+    println!("rustc: {}", build.rustc);
+    println!("llama.cpp system info: {system_info}");
+    println!("machine: {}", machine.one_line());
+    Ok(0)
+}

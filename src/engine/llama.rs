@@ -1,0 +1,667 @@
+//! The engine on llama.cpp (through llama-cpp-2): the only code in frontier that touches
+//! llama.cpp's API. One backend per process; the context borrows the loaded model.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use serde::{Deserialize, Serialize};
+
+use super::logprob::{argmax, log_softmax_at};
+use super::{
+    Engine, GenRequest, GenResult, ScoreRequest, ScoreResult, StopMatcher, StopReason, Token,
+};
+use crate::logging;
+
+static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
+
+/// Initialises llama.cpp for this process if it is not yet (logs routed to tracing).
+pub fn ensure_backend() -> Result<()> {
+    backend().map(|_| ())
+}
+
+/// The process-wide llama.cpp backend, initialised on first use.
+fn backend() -> Result<&'static LlamaBackend> {
+    if let Some(b) = BACKEND.get() {
+        return Ok(b);
+    }
+    logging::route_llama_logs();
+    let b = LlamaBackend::init().map_err(|e| anyhow!("initialising llama.cpp: {e}"))?;
+    Ok(BACKEND.get_or_init(|| b))
+}
+
+/// Which compute backends this build of llama.cpp has, e.g. `CPU` or `CPU+Metal`.
+pub fn backend_description() -> String {
+    let mut parts = vec!["CPU"];
+    if cfg!(feature = "metal") || cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+        parts.push("Metal");
+    }
+    if cfg!(feature = "cuda") {
+        parts.push("CUDA");
+    }
+    if cfg!(feature = "vulkan") {
+        parts.push("Vulkan");
+    }
+    parts.join("+")
+}
+
+/// How to load a model's weights.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelOptions {
+    /// Layers to offload to a GPU; `None` = llama.cpp's default (all, when a GPU exists).
+    pub gpu_layers: Option<u32>,
+    pub use_mmap: bool,
+    pub use_mlock: bool,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions {
+            gpu_layers: None,
+            use_mmap: true,
+            use_mlock: false,
+        }
+    }
+}
+
+/// Flash attention choice, as llama.cpp's `llama_flash_attn_type`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashAttn {
+    Auto,
+    On,
+    Off,
+}
+
+/// How to build an inference context.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContextOptions {
+    pub n_ctx: u32,
+    /// Logical batch: most tokens handed to one `llama_decode`.
+    pub n_batch: u32,
+    /// Physical batch: most tokens computed at once inside it.
+    pub n_ubatch: u32,
+    /// Most distinct sequences alive in the KV cache at once.
+    pub n_seq_max: u32,
+    pub threads: u32,
+    pub flash_attn: FlashAttn,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        ContextOptions {
+            n_ctx: 4096,
+            n_batch: 2048,
+            n_ubatch: 512,
+            n_seq_max: 1,
+            threads: crate::system::default_threads(),
+            flash_attn: FlashAttn::Auto,
+        }
+    }
+}
+
+/// A model loaded into memory, with how long loading took.
+#[derive(Debug)]
+pub struct LoadedModel {
+    model: LlamaModel,
+    pub path: PathBuf,
+    pub load_time: Duration,
+}
+
+impl LoadedModel {
+    /// Validates the file with our GGUF reader, then loads it with llama.cpp.
+    pub fn load(path: &Path, options: &ModelOptions) -> Result<LoadedModel> {
+        crate::gguf::read_file(path)?;
+        let backend = backend()?;
+        let mut params = LlamaModelParams::default()
+            .with_use_mmap(options.use_mmap)
+            .with_use_mlock(options.use_mlock);
+        if let Some(n) = options.gpu_layers {
+            params = params.with_n_gpu_layers(n);
+        }
+        let start = Instant::now();
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
+            let said = logging::last_llama_error().unwrap_or_else(|| e.to_string());
+            anyhow!(
+                "{}: llama.cpp could not load the model: {said}",
+                path.display()
+            )
+        })?;
+        Ok(LoadedModel {
+            model,
+            path: path.to_path_buf(),
+            load_time: start.elapsed(),
+        })
+    }
+
+    pub fn n_params(&self) -> u64 {
+        self.model.n_params()
+    }
+
+    /// Bytes of weights as llama.cpp holds them.
+    pub fn size(&self) -> u64 {
+        self.model.size()
+    }
+
+    pub fn n_ctx_train(&self) -> u32 {
+        self.model.n_ctx_train()
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        self.model.n_vocab().max(0) as usize
+    }
+
+    /// The chat template stored in the GGUF, if any.
+    pub fn chat_template(&self) -> Option<String> {
+        self.model
+            .chat_template(None)
+            .ok()
+            .and_then(|t| t.to_string().ok())
+    }
+
+    /// The end-of-generation test for a token.
+    pub fn is_eog(&self, token: Token) -> bool {
+        self.model.vocab().is_eog(LlamaToken(token))
+    }
+
+    pub fn new_engine(&self, options: &ContextOptions) -> Result<LlamaEngine<'_>> {
+        LlamaEngine::new(self, options)
+    }
+}
+
+/// Which positions of a decoded chunk need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    None,
+    Last,
+    All,
+}
+
+/// A llama.cpp context on a loaded model: the thing that decodes.
+pub struct LlamaEngine<'m> {
+    model: &'m LoadedModel,
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    options: ContextOptions,
+    /// For each token in the last decoded batch that has logits: its index in the batch.
+    logit_rows: Vec<i32>,
+    memory: ContextMemory,
+}
+
+/// Bytes of the buffers llama.cpp allocates with a context, read from its own log lines
+/// (`KV buffer size = … MiB`, `compute buffer size = … MiB`); `None` when not logged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextMemory {
+    pub kv_bytes: Option<u64>,
+    pub compute_bytes: Option<u64>,
+    pub output_bytes: Option<u64>,
+}
+
+impl ContextMemory {
+    pub fn from_log(lines: &[String]) -> ContextMemory {
+        let sum = |marker: &str| -> Option<u64> {
+            let values: Vec<f64> = lines
+                .iter()
+                .filter_map(|l| {
+                    let rest = &l[l.find(marker)? + marker.len()..];
+                    let num = rest
+                        .trim_start_matches([' ', '='])
+                        .split_whitespace()
+                        .next()?;
+                    num.parse::<f64>().ok()
+                })
+                .collect();
+            (!values.is_empty())
+                .then(|| (values.iter().sum::<f64>() * 1024.0 * 1024.0).round() as u64)
+        };
+        ContextMemory {
+            kv_bytes: sum("KV buffer size"),
+            compute_bytes: sum("compute buffer size"),
+            output_bytes: sum("output buffer size"),
+        }
+    }
+}
+
+impl std::fmt::Debug for LlamaEngine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlamaEngine")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+fn token_ids(tokens: &[LlamaToken]) -> Vec<Token> {
+    tokens.iter().map(|t| t.0).collect()
+}
+
+impl<'m> LlamaEngine<'m> {
+    fn new(model: &'m LoadedModel, o: &ContextOptions) -> Result<LlamaEngine<'m>> {
+        if o.n_ctx == 0 || o.n_batch == 0 || o.n_ubatch == 0 || o.n_seq_max == 0 || o.threads == 0 {
+            bail!("context size, batch sizes, sequences and threads must all be at least 1");
+        }
+        let threads = i32::try_from(o.threads).context("thread count")?;
+        let flash = match o.flash_attn {
+            FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        };
+        let n_batch = o.n_batch.min(o.n_ctx);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(o.n_ctx))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(o.n_ubatch.min(n_batch))
+            .with_n_seq_max(o.n_seq_max)
+            .with_kv_unified(true)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_flash_attention_policy(flash);
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let watch = logging::watch_llama_lines(move |line| {
+            if let Ok(mut l) = sink.lock() {
+                l.push(line.to_string());
+            }
+        });
+        let created = model.model.new_context(backend()?, params);
+        drop(watch);
+        let memory = ContextMemory::from_log(&lines.lock().map(|l| l.clone()).unwrap_or_default());
+        let ctx = created.map_err(|e| {
+            let said = logging::last_llama_error().unwrap_or_else(|| e.to_string());
+            anyhow!(
+                "llama.cpp could not create a context of {} tokens: {said}",
+                o.n_ctx
+            )
+        })?;
+        let mut options = o.clone();
+        options.n_batch = ctx.n_batch();
+        options.n_ubatch = ctx.n_ubatch();
+        options.n_ctx = ctx.n_ctx();
+        Ok(LlamaEngine {
+            model,
+            batch: LlamaBatch::new(options.n_batch as usize, 1),
+            ctx,
+            options,
+            logit_rows: Vec::new(),
+            memory,
+        })
+    }
+
+    /// Buffers llama.cpp allocated for this context, as it logged them.
+    pub fn memory(&self) -> &ContextMemory {
+        &self.memory
+    }
+
+    pub fn options(&self) -> &ContextOptions {
+        &self.options
+    }
+
+    pub fn model(&self) -> &LoadedModel {
+        self.model
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        self.model.n_vocab()
+    }
+
+    /// The token llama.cpp puts first when it adds special tokens, if the model wants one.
+    pub fn bos(&self) -> Option<Token> {
+        let vocab = self.model.model.vocab();
+        vocab.should_add_bos().then(|| vocab.bos().0)
+    }
+
+    /// Empties the KV cache of every sequence.
+    pub fn clear(&mut self) {
+        self.ctx.clear_kv_cache();
+    }
+
+    /// Drops one sequence from the KV cache.
+    pub fn clear_seq(&mut self, seq: i32) -> Result<()> {
+        self.ctx
+            .clear_kv_cache_seq(Some(u32::try_from(seq)?), None, None)
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    /// Decodes `tokens` of sequence `seq` at positions `pos0..`, in chunks of at most
+    /// `n_batch`. With `Logits::Last` / `All` the logits are afterwards readable with
+    /// [`Self::logits`] (row 0 = first token that asked for them, in the last chunk).
+    pub fn decode(&mut self, tokens: &[Token], pos0: i32, seq: i32, logits: Logits) -> Result<()> {
+        let n_batch = self.options.n_batch as usize;
+        let chunks = tokens.chunks(n_batch).count();
+        for (c, chunk) in tokens.chunks(n_batch).enumerate() {
+            self.batch.clear();
+            self.logit_rows.clear();
+            let last_chunk = c + 1 == chunks;
+            for (i, &t) in chunk.iter().enumerate() {
+                let pos = pos0 + (c * n_batch + i) as i32;
+                let want = last_chunk
+                    && match logits {
+                        Logits::None => false,
+                        Logits::Last => i + 1 == chunk.len(),
+                        Logits::All => true,
+                    };
+                self.batch.add(LlamaToken(t), pos, &[seq], want)?;
+                if want {
+                    self.logit_rows.push(i as i32);
+                }
+            }
+            self.decode_batch()?;
+        }
+        Ok(())
+    }
+
+    fn decode_batch(&mut self) -> Result<()> {
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| anyhow!("llama_decode failed: {e}"))?;
+        Ok(())
+    }
+
+    /// Waits for the backend to finish queued work (a no-op on CPU).
+    pub fn synchronize(&self) {
+        self.ctx.synchronize();
+    }
+
+    /// Logits of the `row`-th token that asked for them in the last decode.
+    pub fn logits(&self, row: usize) -> Result<&[f32]> {
+        let idx = *self
+            .logit_rows
+            .get(row)
+            .ok_or_else(|| anyhow!("no logits were requested for row {row}"))?;
+        Ok(self.ctx.get_logits_ith(idx))
+    }
+
+    /// Greedy choice at `row` of the last decode.
+    pub fn argmax(&self, row: usize) -> Result<Token> {
+        Ok(argmax(self.logits(row)?) as Token)
+    }
+
+    fn piece(&self, token: Token) -> Vec<u8> {
+        self.model
+            .model
+            .vocab()
+            .token_to_piece(LlamaToken(token), false, None)
+    }
+
+    /// Scores a group of requests that fit the context together: each is its own sequence;
+    /// their tokens are packed into shared batches.
+    fn score_group(&mut self, group: &[ScoreRequest]) -> Result<Vec<ScoreResult>> {
+        self.clear();
+        let mut results: Vec<ScoreResult> = group
+            .iter()
+            .map(|r| ScoreResult {
+                token_logprobs: Vec::with_capacity(r.continuation.len()),
+                logprob: 0.0,
+                is_greedy: true,
+            })
+            .collect();
+        // Every (request, token) to feed, with whether its logits predict a continuation token.
+        struct Feed {
+            req: usize,
+            token: Token,
+            pos: i32,
+            predicts: Option<Token>,
+        }
+        let mut feed = Vec::new();
+        for (ri, r) in group.iter().enumerate() {
+            let all: Vec<Token> = r.context.iter().chain(&r.continuation).copied().collect();
+            let n_ctx_tokens = r.context.len();
+            // The last token never needs feeding: nothing after it is scored.
+            for (i, &tok) in all[..all.len() - 1].iter().enumerate() {
+                let predicts = (i + 1 >= n_ctx_tokens).then(|| all[i + 1]);
+                feed.push(Feed {
+                    req: ri,
+                    token: tok,
+                    pos: i as i32,
+                    predicts,
+                });
+            }
+        }
+        let n_batch = self.options.n_batch as usize;
+        for chunk in feed.chunks(n_batch) {
+            self.batch.clear();
+            self.logit_rows.clear();
+            for (i, f) in chunk.iter().enumerate() {
+                self.batch.add(
+                    LlamaToken(f.token),
+                    f.pos,
+                    &[f.req as i32],
+                    f.predicts.is_some(),
+                )?;
+                if f.predicts.is_some() {
+                    self.logit_rows.push(i as i32);
+                }
+            }
+            self.decode_batch()?;
+            let mut row = 0;
+            for f in chunk {
+                if let Some(next) = f.predicts {
+                    let logits = self.logits(row)?;
+                    row += 1;
+                    let lp = log_softmax_at(logits, next as usize);
+                    let res = &mut results[f.req];
+                    res.token_logprobs.push(lp);
+                    res.logprob += lp;
+                    res.is_greedy &= argmax(logits) == next as usize;
+                }
+            }
+        }
+        Ok(results)
+    }
+}
+
+impl Engine for LlamaEngine<'_> {
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>> {
+        Ok(token_ids(&self.model.model.vocab().tokenize(
+            text.as_bytes(),
+            add_special,
+            true,
+        )))
+    }
+
+    fn detokenize(&self, tokens: &[Token]) -> Result<String> {
+        let toks: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
+        let bytes = self.model.model.vocab().detokenize(&toks, false, false);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn score(&mut self, requests: &[ScoreRequest]) -> Result<Vec<ScoreResult>> {
+        let n_ctx = self.options.n_ctx as usize;
+        let n_seq = self.options.n_seq_max as usize;
+        for (i, r) in requests.iter().enumerate() {
+            if r.continuation.is_empty() {
+                bail!("score request {i} has an empty continuation");
+            }
+            let len = r.context.len() + r.continuation.len();
+            if r.context.is_empty() {
+                bail!("score request {i} has an empty context (add a BOS token)");
+            }
+            if len > n_ctx {
+                bail!("score request {i} has {len} tokens, more than the context of {n_ctx}");
+            }
+        }
+        let mut out = Vec::with_capacity(requests.len());
+        let mut start = 0;
+        while start < requests.len() {
+            // Greedily take requests while their tokens fit the KV cache together.
+            let mut end = start;
+            let mut used = 0;
+            while end < requests.len() && end - start < n_seq {
+                let len = requests[end].context.len() + requests[end].continuation.len();
+                if used + len > n_ctx {
+                    break;
+                }
+                used += len;
+                end += 1;
+            }
+            out.extend(self.score_group(&requests[start..end])?);
+            start = end;
+        }
+        Ok(out)
+    }
+
+    fn generate(&mut self, requests: &[GenRequest]) -> Result<Vec<GenResult>> {
+        generate::run(self, requests)
+    }
+}
+
+mod generate {
+    //! Continuous batching: up to `n_seq_max` sequences decode together; a finished slot is
+    //! refilled with the next request at once.
+
+    use super::*;
+
+    struct Slot {
+        req: usize,
+        seq: i32,
+        /// Prompt tokens not yet decoded.
+        pending: Vec<Token>,
+        /// Next position in this sequence.
+        pos: i32,
+        /// The token to feed next (after the prompt): the last one generated.
+        next: Option<Token>,
+        generated: usize,
+        text: StopMatcher,
+        reserved: usize,
+    }
+
+    pub(super) fn run(e: &mut LlamaEngine<'_>, requests: &[GenRequest]) -> Result<Vec<GenResult>> {
+        let n_ctx = e.options.n_ctx as usize;
+        let n_batch = e.options.n_batch as usize;
+        for (i, r) in requests.iter().enumerate() {
+            if r.prompt.is_empty() {
+                bail!("generation request {i} has an empty prompt");
+            }
+            if r.prompt.len() >= n_ctx {
+                bail!(
+                    "generation request {i}: prompt of {} tokens does not fit the context of {n_ctx}",
+                    r.prompt.len()
+                );
+            }
+        }
+        e.clear();
+        let mut results: Vec<Option<GenResult>> = vec![None; requests.len()];
+        let mut free_seqs: Vec<i32> = (0..e.options.n_seq_max as i32).rev().collect();
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut next_req = 0;
+        let mut reserved = 0usize;
+
+        loop {
+            // Admit requests while a sequence id and room in the KV cache are free. A request
+            // reserves prompt + max_tokens cells (capped at the context) so none runs out.
+            while next_req < requests.len() {
+                let r = &requests[next_req];
+                let need = (r.prompt.len() + r.max_tokens).min(n_ctx);
+                let fits = reserved + need <= n_ctx || slots.is_empty();
+                let Some(seq) = free_seqs.last().copied().filter(|_| fits) else {
+                    break;
+                };
+                free_seqs.pop();
+                reserved += need;
+                slots.push(Slot {
+                    req: next_req,
+                    seq,
+                    pending: r.prompt.clone(),
+                    pos: 0,
+                    next: None,
+                    generated: 0,
+                    text: StopMatcher::new(&r.stop),
+                    reserved: need,
+                });
+                next_req += 1;
+            }
+            if slots.is_empty() {
+                break;
+            }
+
+            // Build one batch: prompt chunks for slots still prefilling, one token for others.
+            e.batch.clear();
+            e.logit_rows.clear();
+            let mut budget = n_batch;
+            let mut row_of_slot: Vec<Option<usize>> = vec![None; slots.len()];
+            let mut n_in_batch = 0i32;
+            for (si, s) in slots.iter_mut().enumerate() {
+                if budget == 0 {
+                    break;
+                }
+                if !s.pending.is_empty() {
+                    let take = s.pending.len().min(budget);
+                    let done_prompt = take == s.pending.len();
+                    for (k, &t) in s.pending[..take].iter().enumerate() {
+                        let want = done_prompt && k + 1 == take;
+                        e.batch.add(LlamaToken(t), s.pos, &[s.seq], want)?;
+                        if want {
+                            row_of_slot[si] = Some(e.logit_rows.len());
+                            e.logit_rows.push(n_in_batch);
+                        }
+                        s.pos += 1;
+                        n_in_batch += 1;
+                    }
+                    s.pending.drain(..take);
+                    budget -= take;
+                } else if let Some(t) = s.next.take() {
+                    e.batch.add(LlamaToken(t), s.pos, &[s.seq], true)?;
+                    row_of_slot[si] = Some(e.logit_rows.len());
+                    e.logit_rows.push(n_in_batch);
+                    s.pos += 1;
+                    n_in_batch += 1;
+                    budget -= 1;
+                }
+            }
+            e.decode_batch()?;
+
+            // Sample for every slot that got logits; retire finished ones.
+            let mut finished = Vec::new();
+            for (si, s) in slots.iter_mut().enumerate() {
+                let Some(row) = row_of_slot[si] else { continue };
+                let tok = e.argmax(row)?;
+                let r = &requests[s.req];
+                let reason = if e.model.is_eog(tok) {
+                    Some(StopReason::EndOfGeneration)
+                } else {
+                    s.generated += 1;
+                    let piece = e.piece(tok);
+                    if s.text.push(&piece) {
+                        Some(StopReason::StopString)
+                    } else if s.generated >= r.max_tokens {
+                        Some(StopReason::Length)
+                    } else if s.pos as usize >= n_ctx {
+                        Some(StopReason::ContextFull)
+                    } else {
+                        s.next = Some(tok);
+                        None
+                    }
+                };
+                if let Some(reason) = reason {
+                    finished.push((si, reason));
+                }
+            }
+            for &(si, reason) in finished.iter().rev() {
+                let s = slots.swap_remove(si);
+                e.clear_seq(s.seq)?;
+                free_seqs.push(s.seq);
+                reserved -= s.reserved;
+                results[s.req] = Some(GenResult {
+                    text: s.text.finish(),
+                    stop_reason: reason,
+                    prompt_tokens: requests[s.req].prompt.len(),
+                    generated_tokens: s.generated,
+                });
+            }
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.ok_or_else(|| anyhow!("generation request {i} never finished")))
+            .collect()
+    }
+}

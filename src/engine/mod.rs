@@ -1,0 +1,79 @@
+//! The inference engine interface the rest of frontier talks to (tokenize, score
+//! continuations, generate with stops, raw decode timing), free of llama.cpp types, and its
+//! one implementation on llama.cpp in [`llama`].
+
+mod llama;
+mod logprob;
+mod stops;
+
+pub use llama::{
+    backend_description, ensure_backend, ContextMemory, ContextOptions, FlashAttn, LlamaEngine,
+    LoadedModel, Logits, ModelOptions,
+};
+pub use logprob::log_softmax_at;
+pub use stops::StopMatcher;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+/// A token id in the model's vocabulary.
+pub type Token = i32;
+
+/// Log-probability of a continuation after a context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRequest {
+    pub context: Vec<Token>,
+    pub continuation: Vec<Token>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreResult {
+    /// Natural-log probability of each continuation token given everything before it.
+    pub token_logprobs: Vec<f64>,
+    /// Sum of `token_logprobs`.
+    pub logprob: f64,
+    /// Whether every continuation token was the argmax at its position.
+    pub is_greedy: bool,
+}
+
+/// One greedy generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenRequest {
+    pub prompt: Vec<Token>,
+    pub max_tokens: usize,
+    /// Generation ends before the first occurrence of any of these strings (which is cut off).
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model produced an end-of-generation token.
+    EndOfGeneration,
+    /// A stop string appeared.
+    StopString,
+    /// `max_tokens` were generated.
+    Length,
+    /// The context window is full.
+    ContextFull,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenResult {
+    /// Generated text, cut before the stop string.
+    pub text: String,
+    pub stop_reason: StopReason,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+}
+
+/// What tasks need from an inference engine. The local llama.cpp engine is one; a remote
+/// OpenAI-compatible server can be another.
+pub trait Engine {
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>>;
+    fn detokenize(&self, tokens: &[Token]) -> Result<String>;
+    /// Scores each request; requests may be evaluated together in one batch.
+    fn score(&mut self, requests: &[ScoreRequest]) -> Result<Vec<ScoreResult>>;
+    /// Generates greedily for each request; requests may decode together in one batch.
+    fn generate(&mut self, requests: &[GenRequest]) -> Result<Vec<GenResult>>;
+}

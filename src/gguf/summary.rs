@@ -1,0 +1,135 @@
+//! What a person (and the rest of frontier) wants to know about a model, derived from its
+//! GGUF header: architecture, size, quantization, shape of the attention, chat template.
+
+use serde::Serialize;
+
+use super::reader::GgufHeader;
+use super::types::{file_type, ggml_type};
+use crate::chat_template;
+
+/// The model facts `frontier inspect` prints and results carry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ModelSummary {
+    pub architecture: String,
+    pub name: Option<String>,
+    pub gguf_version: u32,
+    pub parameters: u64,
+    /// `general.file_type` by name, or a guess from the dominant tensor type (`guessed`).
+    pub file_type: String,
+    pub file_type_guessed: bool,
+    pub tensor_count: usize,
+    pub context_length: Option<u64>,
+    pub vocab_size: Option<u64>,
+    pub block_count: Option<u64>,
+    pub embedding_length: Option<u64>,
+    pub head_count: Option<u64>,
+    pub head_count_kv: Option<u64>,
+    pub key_length: Option<u64>,
+    pub value_length: Option<u64>,
+    pub sliding_window: Option<u64>,
+    pub chat_template: Option<ChatTemplateInfo>,
+    pub file_size: u64,
+    /// Bytes of tensor data (weights) in the file.
+    pub tensor_data_bytes: u64,
+    /// Bytes per tensor type, largest first.
+    pub tensor_types: Vec<TypeShare>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TypeShare {
+    pub ggml_type: String,
+    pub tensors: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChatTemplateInfo {
+    /// The template family recognised from its text (`chatml`, `gemma`, ...) or `unknown`.
+    pub family: String,
+    /// First 16 hex digits of the template text's sha256.
+    pub sha256_16: String,
+    pub bytes: usize,
+}
+
+impl ModelSummary {
+    pub fn from_header(h: &GgufHeader) -> ModelSummary {
+        let arch = h
+            .get_str("general.architecture")
+            .unwrap_or("unknown")
+            .to_string();
+        let key = |k: &str| format!("{arch}.{k}");
+        // Some architectures store per-layer values as arrays; take the largest.
+        let num = |k: &str| {
+            h.get_u64(&key(k)).or_else(|| match h.get(&key(k)) {
+                Some(super::reader::Value::Array(a)) => {
+                    a.values.iter().filter_map(|v| v.as_u64()).max()
+                }
+                _ => None,
+            })
+        };
+
+        let mut shares: Vec<TypeShare> = Vec::new();
+        for t in &h.tensors {
+            let name = ggml_type(t.ggml_type).map_or("?", |g| g.name).to_string();
+            match shares.iter_mut().find(|s| s.ggml_type == name) {
+                Some(s) => {
+                    s.tensors += 1;
+                    s.bytes += t.n_bytes;
+                }
+                None => shares.push(TypeShare {
+                    ggml_type: name,
+                    tensors: 1,
+                    bytes: t.n_bytes,
+                }),
+            }
+        }
+        shares.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+
+        let declared = h
+            .get_u64("general.file_type")
+            .and_then(|id| u32::try_from(id).ok())
+            .and_then(file_type);
+        let (file_type, guessed) = match declared {
+            Some(ft) => (ft.name.to_string(), false),
+            None => (
+                shares
+                    .first()
+                    .map_or("unknown".to_string(), |s| s.ggml_type.clone()),
+                true,
+            ),
+        };
+
+        let chat_template = h
+            .get_str("tokenizer.chat_template")
+            .map(|text| ChatTemplateInfo {
+                family: chat_template::identify(text).to_string(),
+                sha256_16: crate::hashing::sha256_hex(text.as_bytes())[..16].to_string(),
+                bytes: text.len(),
+            });
+
+        ModelSummary {
+            name: h.get_str("general.name").map(str::to_string),
+            gguf_version: h.version,
+            parameters: h.tensors.iter().map(|t| t.n_elements).sum(),
+            file_type,
+            file_type_guessed: guessed,
+            tensor_count: h.tensors.len(),
+            context_length: num("context_length"),
+            vocab_size: h
+                .array_len("tokenizer.ggml.tokens")
+                .or_else(|| num("vocab_size")),
+            block_count: num("block_count"),
+            embedding_length: num("embedding_length"),
+            head_count: num("attention.head_count"),
+            head_count_kv: num("attention.head_count_kv"),
+            key_length: num("attention.key_length"),
+            value_length: num("attention.value_length"),
+            sliding_window: num("attention.sliding_window"),
+            chat_template,
+            file_size: h.file_size,
+            tensor_data_bytes: h.data_bytes(),
+            tensor_types: shares,
+            architecture: arch,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Units in names and in print: bytes and durations for people, parsing of sizes.
+
+use anyhow::{bail, Result};
+
+pub type Bytes = u64;
+pub type Millis = f64;
+pub type TokensPerSecond = f64;
+
+/// `1.50 GiB`, `512.0 MiB`, `900 B`.
+pub fn bytes(n: Bytes) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else if v >= 100.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// Parses `4GiB`, `4 GB`, `512MiB`, `1.5G`, `1000000`. Binary units (KiB/MiB/GiB and the
+/// bare K/M/G) are powers of 1024; KB/MB/GB are powers of 1000.
+pub fn parse_bytes(s: &str) -> Result<Bytes> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = match num.parse() {
+        Ok(v) => v,
+        Err(_) => bail!("'{s}' is not a size (try 4GiB, 512MiB or a number of bytes)"),
+    };
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => bail!("'{s}': unknown size unit '{other}' (use KiB, MiB, GiB, KB, MB, GB)"),
+    };
+    Ok((value * mult).round() as Bytes)
+}
+
+/// Parameter counts as people write them: `134.5M`, `1.71B`.
+pub fn params_short(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.2}B", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1}M", n / 1e6)
+    } else {
+        format!("{:.0}K", n / 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(bytes(900), "900 B");
+        assert_eq!(bytes(1536), "1.50 KiB");
+        assert_eq!(bytes(4 << 30), "4.00 GiB");
+    }
+
+    #[test]
+    fn parses() {
+        assert_eq!(parse_bytes("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_bytes("4 GB").unwrap(), 4_000_000_000);
+        assert_eq!(parse_bytes("200MiB").unwrap(), 200 << 20);
+        assert_eq!(parse_bytes("1.5G").unwrap(), 3 << 29);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("4 XB").is_err());
+    }
+}

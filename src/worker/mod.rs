@@ -1,0 +1,73 @@
+//! Child processes that do the measuring: the job they are given, the events they stream
+//! back (one JSON object per line on stdout), and the `frontier worker` entry point.
+//!
+//! A model runs in its own process so its peak RSS is its own, a llama.cpp abort or an OOM
+//! kill loses only that model, and a memory cap applies to exactly one process tree. The
+//! protocol is plain JSON lines so a worker need not share a host with its parent.
+
+mod spawn;
+
+pub use spawn::{run_job, ChildExit, ChildOutcome};
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::exit_code;
+use crate::measure::speed::{self, SpeedConfig, SpeedMeasurement};
+
+/// What a worker is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    Speed { model: PathBuf, config: SpeedConfig },
+}
+
+/// What a worker reports, one per line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Speed(SpeedMeasurement),
+    /// The job failed; `bad_input` when the cause was the input (a bad file, a bad value).
+    Error {
+        message: String,
+        bad_input: bool,
+    },
+}
+
+/// `frontier worker`: reads one job (JSON) from stdin, runs it, streams events to stdout.
+pub fn main_worker() -> Result<i32> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the job from stdin")?;
+    let job: Job = serde_json::from_str(&line).context("parsing the job")?;
+    let stdout = std::io::stdout();
+    let emit = |event: &Event| -> Result<()> {
+        let mut out = stdout.lock();
+        serde_json::to_writer(&mut out, event)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        Ok(())
+    };
+    let result = match job {
+        Job::Speed { model, config } => speed::measure(&model, &config).map(Event::Speed),
+    };
+    match result {
+        Ok(event) => {
+            emit(&event)?;
+            Ok(0)
+        }
+        Err(e) => {
+            let code = exit_code(&e);
+            emit(&Event::Error {
+                message: format!("{e:#}"),
+                bad_input: code == crate::error::EXIT_BAD_INPUT,
+            })?;
+            Ok(code)
+        }
+    }
+}

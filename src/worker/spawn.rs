@@ -1,0 +1,162 @@
+//! The parent's side of a worker: spawn `frontier worker`, hand it the job, stream its
+//! events, keep the tail of its stderr, and reap it with `wait4` for its peak RSS.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::{Event, Job};
+use crate::measure::rss::maxrss_bytes;
+use crate::units::Bytes;
+
+const STDERR_TAIL_LINES: usize = 20;
+
+/// How a worker process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChildExit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ChildExit {
+    pub fn success(&self) -> bool {
+        *self == ChildExit::Code(0)
+    }
+
+    /// `exit code 2`, `killed by signal 9 (SIGKILL)`.
+    pub fn describe(&self) -> String {
+        match *self {
+            ChildExit::Code(c) => format!("exit code {c}"),
+            ChildExit::Signal(s) => format!("killed by signal {s} ({})", signal_name(s)),
+        }
+    }
+}
+
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => "signal",
+    }
+}
+
+/// A finished worker: how it ended, its peak RSS, and the last lines it wrote to stderr.
+#[derive(Debug, Clone)]
+pub struct ChildOutcome {
+    pub exit: ChildExit,
+    pub peak_rss_bytes: Bytes,
+    pub stderr_tail: Vec<String>,
+    pub wall: Duration,
+}
+
+impl ChildOutcome {
+    /// One line for a failure report: how it ended and its last stderr line.
+    pub fn failure_summary(&self) -> String {
+        match self.stderr_tail.last() {
+            Some(line) => format!("worker {}: {}", self.exit.describe(), line.trim()),
+            None => format!("worker {}", self.exit.describe()),
+        }
+    }
+}
+
+/// Runs `job` in a `frontier worker` child, calling `on_event` for each event it reports.
+/// With `verbosity` > 0 the child's stderr (its logs) is shown as it comes.
+pub fn run_job(job: &Job, verbosity: u8, mut on_event: impl FnMut(Event)) -> Result<ChildOutcome> {
+    let exe = std::env::current_exe().context("finding the frontier executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker");
+    for _ in 0..verbosity {
+        cmd.arg("-v");
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().context("starting a frontier worker process")?;
+    let pid = child.id() as libc::pid_t;
+
+    let mut stdin = child.stdin.take().context("worker stdin")?;
+    let job_line = serde_json::to_string(job)?;
+    // A worker that dies at once closes its stdin; its exit status says why.
+    let _ = stdin
+        .write_all(job_line.as_bytes())
+        .and_then(|_| stdin.write_all(b"\n"));
+    drop(stdin);
+
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let stderr = child.stderr.take().context("worker stderr")?;
+    let tail_writer = tail.clone();
+    let stderr_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if verbosity > 0 {
+                eprintln!("{line}");
+            }
+            let Ok(mut t) = tail_writer.lock() else { break };
+            if t.len() == STDERR_TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+    });
+
+    let stdout = child.stdout.take().context("worker stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Event>(&line) {
+            Ok(event) => on_event(event),
+            Err(e) => tracing::warn!(
+                "ignoring a line the worker printed that is not an event ({e}): {line}"
+            ),
+        }
+    }
+
+    let (exit, peak) = wait4(pid)?;
+    let _ = stderr_thread.join();
+    let stderr_tail = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
+    Ok(ChildOutcome {
+        exit,
+        peak_rss_bytes: peak,
+        stderr_tail,
+        wall: start.elapsed(),
+    })
+}
+
+/// Reaps `pid` and returns how it ended and its peak RSS (`ru_maxrss`).
+fn wait4(pid: libc::pid_t) -> Result<(ChildExit, Bytes)> {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err).context("waiting for the worker process");
+        }
+    }
+    let exit = if libc::WIFSIGNALED(status) {
+        ChildExit::Signal(libc::WTERMSIG(status))
+    } else {
+        ChildExit::Code(libc::WEXITSTATUS(status))
+    };
+    Ok((exit, maxrss_bytes(&ru)))
+}
