@@ -29,8 +29,16 @@ pub fn ensure_backend() -> Result<()> {
     backend().map(|_| ())
 }
 
-/// The process-wide llama.cpp backend, initialised on first use.
+/// The process-wide llama.cpp backend, initialised on first use (once, even when threads
+/// race: llama.cpp refuses a second initialisation).
 fn backend() -> Result<&'static LlamaBackend> {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(b) = BACKEND.get() {
+        return Ok(b);
+    }
+    let _guard = INIT
+        .lock()
+        .map_err(|_| anyhow!("llama.cpp initialisation lock poisoned"))?;
     if let Some(b) = BACKEND.get() {
         return Ok(b);
     }

@@ -168,6 +168,13 @@ pub enum GgufError {
         at: u64,
         file_size: u64,
     },
+    /// A length read from the header runs past the end of the file: cut short, or corrupt.
+    PastEnd {
+        what: String,
+        at: u64,
+        need: u64,
+        file_size: u64,
+    },
     /// The header is whole but the tensor data is cut short.
     TruncatedData {
         tensor: String,
@@ -201,11 +208,15 @@ impl fmt::Display for GgufError {
             }
             GgufError::TruncatedHeader { at, file_size } => write!(
                 f,
-                "truncated GGUF header: the file ends at byte {file_size} while reading byte {at} of the header"
+                "truncated GGUF header: the header needs {at} bytes but the file has {file_size}"
             ),
             GgufError::TruncatedData { tensor, needs, file_size } => write!(
                 f,
                 "truncated tensor data: tensor '{tensor}' needs the file to reach byte {needs}, but it has {file_size} bytes"
+            ),
+            GgufError::PastEnd { what, at, need, file_size } => write!(
+                f,
+                "truncated GGUF header: {what} at byte {at} needs {need} bytes but the file ends at byte {file_size} (cut short or corrupt)"
             ),
             GgufError::Invalid(msg) => write!(f, "invalid GGUF header: {msg}"),
             GgufError::NeedMore { have } => write!(f, "GGUF header continues past the first {have} bytes"),
@@ -272,6 +283,17 @@ pub fn parse(reader: impl Read, file_size: u64, check_data: bool) -> Result<Gguf
         let ty = r.u32()?;
         let value = r.value(ty, 0).map_err(|e| match e {
             GgufError::Invalid(msg) => GgufError::Invalid(format!("metadata '{key}': {msg}")),
+            GgufError::PastEnd {
+                what,
+                at,
+                need,
+                file_size,
+            } => GgufError::PastEnd {
+                what: format!("metadata '{key}' ({what})"),
+                at,
+                need,
+                file_size,
+            },
             other => other,
         })?;
         if !keys.insert(key.clone()) {
@@ -436,10 +458,12 @@ impl<R: Read> Cursor<R> {
             .checked_add(n)
             .is_none_or(|end| end > self.file_size)
         {
-            return Err(GgufError::Invalid(format!(
-                "{what} of {n} bytes at offset {} runs past the end of the {}-byte file",
-                self.pos, self.file_size
-            )));
+            return Err(GgufError::PastEnd {
+                what: what.to_string(),
+                at: self.pos,
+                need: n,
+                file_size: self.file_size,
+            });
         }
         Ok(())
     }
@@ -592,7 +616,12 @@ mod tests {
         for cut in 4..h.data_offset as usize {
             let e = parse_bytes(&b[..cut]).unwrap_err();
             assert!(
-                matches!(e, GgufError::TruncatedHeader { .. } | GgufError::Invalid(_)),
+                matches!(
+                    e,
+                    GgufError::TruncatedHeader { .. }
+                        | GgufError::PastEnd { .. }
+                        | GgufError::Invalid(_)
+                ),
                 "cut at {cut}: {e:?}"
             );
         }
@@ -634,7 +663,7 @@ mod tests {
         b[24..32].copy_from_slice(&(1u64 << 60).to_le_bytes());
         assert!(matches!(
             parse_bytes(&b).unwrap_err(),
-            GgufError::Invalid(_)
+            GgufError::PastEnd { .. }
         ));
     }
 

@@ -83,7 +83,7 @@ impl ModelSummary {
                 }),
             }
         }
-        shares.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        shares.sort_by_key(|s| std::cmp::Reverse(s.bytes));
 
         let declared = h
             .get_u64("general.file_type")

@@ -45,6 +45,7 @@ pub fn main_worker() -> Result<i32> {
         .read_line(&mut line)
         .context("reading the job from stdin")?;
     let job: Job = serde_json::from_str(&line).context("parsing the job")?;
+    inject_fault(&job);
     let stdout = std::io::stdout();
     let emit = |event: &Event| -> Result<()> {
         let mut out = stdout.lock();
@@ -69,5 +70,22 @@ pub fn main_worker() -> Result<i32> {
             })?;
             Ok(code)
         }
+    }
+}
+
+/// Test hook: `FRONTIER_WORKER_FAULT=abort:NAME` makes a worker whose model path contains
+/// NAME abort as llama.cpp does on a failed assertion, so tests can show that one crashing
+/// model does not take the run down with it.
+fn inject_fault(job: &Job) {
+    let Ok(spec) = std::env::var("FRONTIER_WORKER_FAULT") else {
+        return;
+    };
+    let Some(name) = spec.strip_prefix("abort:") else {
+        return;
+    };
+    let Job::Speed { model, .. } = job;
+    if model.to_string_lossy().contains(name) {
+        eprintln!("GGML_ASSERT failed (injected by FRONTIER_WORKER_FAULT)");
+        std::process::abort();
     }
 }

@@ -1,0 +1,172 @@
+//! The engine on a real model (SmolLM2-135M-Instruct Q4_K_M): tokenization, the
+//! log-probability primitive against a direct softmax of the logits, greedy generation with
+//! stops and limits, and several sequences in one batch.
+
+mod common;
+
+use common::{model, SMOLLM_Q4_K_M};
+use frontier::engine::{
+    ContextOptions, Engine, GenRequest, LoadedModel, Logits, ModelOptions, ScoreRequest, StopReason,
+};
+
+fn load() -> LoadedModel {
+    LoadedModel::load(&model(SMOLLM_Q4_K_M), &ModelOptions::default()).unwrap()
+}
+
+fn opts(n_ctx: u32, n_seq: u32) -> ContextOptions {
+    ContextOptions {
+        n_ctx,
+        n_seq_max: n_seq,
+        threads: 2,
+        ..ContextOptions::default()
+    }
+}
+
+#[test]
+fn tokenize_and_detokenize_round_trip() {
+    let m = load();
+    let e = m.new_engine(&opts(512, 1)).unwrap();
+    for text in [
+        "Hello, world!",
+        "The answer is 42.\n",
+        "def f(x):\n    return x * 2",
+        "naïve café €",
+    ] {
+        let toks = e.tokenize(text, false).unwrap();
+        assert!(!toks.is_empty());
+        assert_eq!(e.detokenize(&toks).unwrap(), text);
+    }
+    // ChatML markers are single special tokens.
+    assert_eq!(e.tokenize("<|im_start|>", false).unwrap().len(), 1);
+}
+
+/// log p(continuation token) from `score` equals ln(softmax(logits)[token]) computed here
+/// from the raw logits of the same positions.
+#[test]
+fn logprobs_match_a_direct_softmax() {
+    let m = load();
+    let mut e = m.new_engine(&opts(512, 1)).unwrap();
+    let context = e.tokenize("The capital of France is", false).unwrap();
+    let continuation = e.tokenize(" Paris, a city of", false).unwrap();
+    let scored = e
+        .score(&[ScoreRequest {
+            context: context.clone(),
+            continuation: continuation.clone(),
+        }])
+        .unwrap();
+
+    let all: Vec<i32> = context.iter().chain(&continuation).copied().collect();
+    e.clear();
+    e.decode(&all[..all.len() - 1], 0, 0, Logits::All).unwrap();
+    let mut direct = Vec::new();
+    for (k, &tok) in continuation.iter().enumerate() {
+        let row = context.len() - 1 + k;
+        let logits = e.logits(row).unwrap();
+        let max = logits.iter().cloned().fold(f32::MIN, f32::max) as f64;
+        let z: f64 = logits.iter().map(|&l| ((l as f64) - max).exp()).sum();
+        let p = ((logits[tok as usize] as f64) - max).exp() / z;
+        direct.push(p.ln());
+    }
+    assert_eq!(scored[0].token_logprobs.len(), direct.len());
+    for (a, b) in scored[0].token_logprobs.iter().zip(&direct) {
+        assert!((a - b).abs() < 1e-4, "engine {a} vs direct {b}");
+    }
+    let sum: f64 = direct.iter().sum();
+    assert!((scored[0].logprob - sum).abs() < 1e-4);
+    // A sensible model finds " Paris" likely after this context.
+    assert!(
+        scored[0].token_logprobs[0] > -3.0,
+        "{:?}",
+        scored[0].token_logprobs
+    );
+}
+
+#[test]
+fn greedy_generation_respects_limits_and_stop_strings() {
+    let m = load();
+    let mut e = m.new_engine(&opts(1024, 1)).unwrap();
+    let prompt = e.tokenize("Count: 1, 2, 3, 4,", false).unwrap();
+    let free = e
+        .generate(&[GenRequest {
+            prompt: prompt.clone(),
+            max_tokens: 12,
+            stop: vec![],
+        }])
+        .unwrap();
+    assert_eq!(free[0].stop_reason, StopReason::Length, "{:?}", free[0]);
+    assert_eq!(free[0].generated_tokens, 12);
+    assert!(
+        free[0].text.contains('5'),
+        "a counting model continues with 5: {:?}",
+        free[0].text
+    );
+
+    // Stop at a string that the free run produced: the text ends right before it.
+    let text = &free[0].text;
+    let stop = text[text.find('5').unwrap()..]
+        .chars()
+        .take(2)
+        .collect::<String>();
+    let stopped = e
+        .generate(&[GenRequest {
+            prompt,
+            max_tokens: 12,
+            stop: vec![stop.clone()],
+        }])
+        .unwrap();
+    assert_eq!(stopped[0].stop_reason, StopReason::StopString);
+    assert_eq!(stopped[0].text, text[..text.find(&stop).unwrap()]);
+}
+
+/// Several sequences decoded together give what each gives alone (greedy), and scoring in
+/// one batch agrees with scoring one at a time within llama.cpp's batch-shape noise.
+#[test]
+fn batched_sequences_match_one_at_a_time() {
+    let m = load();
+    let prompts = [
+        "Question: What is 2 + 3?\nAnswer:",
+        "The sky is",
+        "def add(a, b):\n",
+    ];
+    let mut single = m.new_engine(&opts(2048, 1)).unwrap();
+    let mut batched = m.new_engine(&opts(2048, 3)).unwrap();
+    let reqs: Vec<GenRequest> = prompts
+        .iter()
+        .map(|p| GenRequest {
+            prompt: single.tokenize(p, false).unwrap(),
+            max_tokens: 16,
+            stop: vec!["\n\n".into()],
+        })
+        .collect();
+    let together = batched.generate(&reqs).unwrap();
+    let mut same = 0;
+    for (r, t) in reqs.iter().zip(&together) {
+        let alone = single.generate(std::slice::from_ref(r)).unwrap();
+        if alone[0].text == t.text {
+            same += 1;
+        }
+    }
+    assert!(
+        same >= 2,
+        "batched generations should match single ones: {same}/3"
+    );
+
+    let scores: Vec<ScoreRequest> = prompts
+        .iter()
+        .map(|p| ScoreRequest {
+            context: single.tokenize(p, false).unwrap(),
+            continuation: single.tokenize(" yes", false).unwrap(),
+        })
+        .collect();
+    let together = batched.score(&scores).unwrap();
+    for (s, t) in scores.iter().zip(&together) {
+        let alone = single.score(std::slice::from_ref(s)).unwrap();
+        let diff = (alone[0].logprob - t.logprob).abs();
+        assert!(
+            diff < 0.05,
+            "batched {} vs single {}",
+            t.logprob,
+            alone[0].logprob
+        );
+    }
+}
