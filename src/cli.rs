@@ -35,6 +35,12 @@ pub enum Command {
     Speed(SpeedArgs),
     /// Convert a GGUF model to another quantization with llama.cpp.
     Quantize(QuantizeArgs),
+    /// Score a model on MMLU, GSM8K and HumanEval; every item is stored and resumable.
+    Eval(EvalArgs),
+    /// Print stored items: prompt, raw output, extracted answer, verdict.
+    Show(ShowArgs),
+    /// Report which protections the code sandbox has on this machine.
+    SandboxCheck(SandboxCheckArgs),
     /// Describe this build of frontier and llama.cpp, and the machine.
     Version(VersionArgs),
     /// Internal: run one job from stdin in a child process.
@@ -143,4 +149,105 @@ pub struct VersionArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which tasks and how, shared by `eval` and `sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct TaskArgs {
+    /// Tasks, comma-separated: mmlu, gsm8k, gsm8k_cot, humaneval.
+    #[arg(long, value_delimiter = ',', default_value = "mmlu,gsm8k,humaneval")]
+    pub tasks: Vec<String>,
+    /// Items per task (per subject for MMLU): the first N in dataset order.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// MMLU few-shot examples (first N dev questions of the subject).
+    #[arg(long, default_value_t = 5)]
+    pub shots: usize,
+    /// MMLU subjects, comma-separated (default: all 57).
+    #[arg(long, value_delimiter = ',')]
+    pub subjects: Option<Vec<String>>,
+    /// GSM8K few-shot examples from train.
+    #[arg(long = "gsm8k-shots", default_value_t = 5)]
+    pub gsm8k_shots: usize,
+    /// How GSM8K examples are drawn: lmeval (a new draw per question, as lm-eval) or fixed.
+    #[arg(long = "gsm8k-sampling", value_enum, default_value_t = crate::tasks::gsm8k::Sampling::Lmeval)]
+    pub gsm8k_sampling: crate::tasks::gsm8k::Sampling,
+    /// Most tokens generated for a GSM8K answer.
+    #[arg(long = "gsm8k-max-tokens", default_value_t = 256)]
+    pub gsm8k_max_tokens: usize,
+    /// Most tokens generated for a HumanEval completion.
+    #[arg(long = "humaneval-max-tokens", default_value_t = 1024)]
+    pub humaneval_max_tokens: usize,
+    /// Score HumanEval with the HumanEval+ tests.
+    #[arg(long)]
+    pub plus: bool,
+    /// Read datasets from this folder (laid out like the original releases) instead of the
+    /// copy embedded in the binary.
+    #[arg(long = "data-dir")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The code sandbox, for HumanEval.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Run generated code even when only resource limits are available (no bwrap/namespaces).
+    #[arg(long = "allow-weak-sandbox")]
+    pub allow_weak_sandbox: bool,
+    /// Wall-clock limit per program, seconds (HF code_eval: 3).
+    #[arg(long = "sandbox-timeout", default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Address-space limit per program.
+    #[arg(long = "sandbox-memory", default_value = "2GiB")]
+    pub memory: String,
+    /// Programs run at once (overlapping with generation).
+    #[arg(long = "sandbox-jobs", default_value_t = 2)]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// GGUF model file.
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub tasks: TaskArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+    /// Sequences evaluated together (1 = one prompt at a time).
+    #[arg(long, default_value_t = 4)]
+    pub parallel: u32,
+    /// Context size (default: sized from the longest prompt × --parallel).
+    #[arg(long)]
+    pub ctx: Option<u32>,
+    /// Output folder; results.sqlite there is resumed when it exists.
+    #[arg(long, default_value = "reports/eval")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// An output folder (with results.sqlite) or a results.sqlite file.
+    pub results: PathBuf,
+    /// Item ids (e.g. anatomy/12, test/5, HumanEval/0); none lists the stored task runs.
+    pub items: Vec<String>,
+    /// Only items of this task.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Only items of cells whose model name contains this.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Print the full prompt (rebuilt from the dataset and checked against its stored hash).
+    #[arg(long)]
+    pub prompt: bool,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxCheckArgs {
+    /// Also run a harmless program through the sandbox.
+    #[arg(long)]
+    pub run: bool,
 }

@@ -30,3 +30,55 @@ mod tests {
         assert_eq!(stddev(&[1.0]), 0.0);
     }
 }
+
+/// A proportion k/n with lm-eval's standard error and a Wilson 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Proportion {
+    pub n: u64,
+    pub k: f64,
+    pub value: f64,
+    /// Sample standard error of the mean, as lm-eval: sqrt(p(1-p)/(n-1)).
+    pub stderr: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+/// z for a two-sided 95% interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+pub fn proportion(k: f64, n: u64) -> Proportion {
+    if n == 0 {
+        return Proportion { n, k, value: 0.0, stderr: 0.0, ci_low: 0.0, ci_high: 0.0 };
+    }
+    let nf = n as f64;
+    let p = k / nf;
+    let stderr = if n > 1 { (p * (1.0 - p) / (nf - 1.0)).sqrt() } else { 0.0 };
+    let (low, high) = wilson(p, nf, Z95);
+    Proportion { n, k, value: p, stderr, ci_low: low, ci_high: high }
+}
+
+/// The Wilson score interval for a proportion `p` of `n` trials.
+pub fn wilson(p: f64, n: f64, z: f64) -> (f64, f64) {
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((center - half).max(0.0), (center + half).min(1.0))
+}
+
+#[cfg(test)]
+mod proportion_tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_reference_values() {
+        // statsmodels proportion_confint(50, 100, method="wilson") = (0.4038, 0.5962)
+        let p = proportion(50.0, 100);
+        assert!((p.ci_low - 0.403_831).abs() < 1e-5 && (p.ci_high - 0.596_169).abs() < 1e-5);
+        // Edge: 0 of 10 → (0, 0.2775)
+        let p = proportion(0.0, 10);
+        assert_eq!(p.ci_low, 0.0);
+        assert!((p.ci_high - 0.277_532).abs() < 1e-5);
+        assert!((proportion(3.0, 4).stderr - (0.75f64 * 0.25 / 3.0).sqrt()).abs() < 1e-12);
+    }
+}

@@ -6,7 +6,7 @@ mod common;
 
 use common::{model, SMOLLM_Q4_K_M};
 use frontier::engine::{
-    ContextOptions, Engine, GenRequest, LoadedModel, Logits, ModelOptions, ScoreRequest, StopReason,
+    ContextOptions, Engine, GenRequest, LoadedModel, Logits, ModelOptions, ScoreRequest, StopReason, Tokenizer,
 };
 
 fn load() -> LoadedModel {

@@ -1,7 +1,11 @@
 //! One module per subcommand; `run` dispatches and returns the exit code.
 
+mod common;
+mod eval;
 mod inspect;
 mod quantize;
+mod sandbox_check;
+mod show;
 mod speed;
 mod version;
 
@@ -17,6 +21,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Speed(args) => speed::run(&args, cli.verbose, quiet),
         Command::Quantize(args) => quantize::run(&args, quiet),
         Command::Version(args) => version::run(&args),
+        Command::Eval(args) => eval::run(&args, cli.verbose, quiet),
+        Command::Show(args) => show::run(&args),
+        Command::SandboxCheck(args) => sandbox_check::run(&args),
         Command::Worker => crate::worker::main_worker(),
     }
 }

@@ -89,6 +89,7 @@ fn measure_one(
     let outcome = run_job(&job, verbosity, |event| match event {
         Event::Speed(m) => measured = Some(m),
         Event::Error { message, .. } => error = Some(message),
+        _ => {}
     })?;
     if measured.is_none() && error.is_none() {
         error = Some(outcome.failure_summary());

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::logprob::{argmax, log_softmax_at};
 use super::{
     Engine, GenRequest, GenResult, ScoreRequest, ScoreResult, StopMatcher, StopReason, Token,
+    Tokenizer,
 };
 use crate::logging;
 
@@ -183,6 +184,27 @@ impl LoadedModel {
 
     pub fn new_engine(&self, options: &ContextOptions) -> Result<LlamaEngine<'_>> {
         LlamaEngine::new(self, options)
+    }
+
+    /// Whether llama.cpp adds a BOS token for this model.
+    pub fn adds_bos(&self) -> bool {
+        self.model.vocab().should_add_bos()
+    }
+
+    fn piece(&self, token: Token) -> Vec<u8> {
+        self.model.vocab().token_to_piece(LlamaToken(token), false, None)
+    }
+}
+
+impl Tokenizer for LoadedModel {
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>> {
+        Ok(token_ids(&self.model.vocab().tokenize(text.as_bytes(), add_special, true)))
+    }
+
+    fn detokenize(&self, tokens: &[Token]) -> Result<String> {
+        let toks: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
+        let bytes = self.model.vocab().detokenize(&toks, false, false);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 
@@ -393,95 +415,115 @@ impl<'m> LlamaEngine<'m> {
         Ok(argmax(self.logits(row)?) as Token)
     }
 
-    fn piece(&self, token: Token) -> Vec<u8> {
-        self.model
-            .model
-            .vocab()
-            .token_to_piece(LlamaToken(token), false, None)
-    }
-
-    /// Scores a group of requests that fit the context together: each is its own sequence;
-    /// their tokens are packed into shared batches.
-    fn score_group(&mut self, group: &[ScoreRequest]) -> Result<Vec<ScoreResult>> {
+    /// Evaluates a group of sequences that fit the context together, each as its own
+    /// sequence id, packed into shared batches; fills in the predictions' log-probabilities.
+    fn score_group(&mut self, group: &[SeqJob], results: &mut [ScoreResult]) -> Result<()> {
         self.clear();
-        let mut results: Vec<ScoreResult> = group
-            .iter()
-            .map(|r| ScoreResult {
-                token_logprobs: Vec::with_capacity(r.continuation.len()),
-                logprob: 0.0,
-                is_greedy: true,
-            })
-            .collect();
-        // Every (request, token) to feed, with whether its logits predict a continuation token.
-        struct Feed {
-            req: usize,
-            token: Token,
-            pos: i32,
-            predicts: Option<Token>,
-        }
-        let mut feed = Vec::new();
-        for (ri, r) in group.iter().enumerate() {
-            let all: Vec<Token> = r.context.iter().chain(&r.continuation).copied().collect();
-            let n_ctx_tokens = r.context.len();
-            // The last token never needs feeding: nothing after it is scored.
-            for (i, &tok) in all[..all.len() - 1].iter().enumerate() {
-                let predicts = (i + 1 >= n_ctx_tokens).then(|| all[i + 1]);
-                feed.push(Feed {
-                    req: ri,
-                    token: tok,
-                    pos: i as i32,
-                    predicts,
-                });
-            }
-        }
         let n_batch = self.options.n_batch as usize;
+        // (sequence index in group, position) for every token to feed, in order.
+        let feed: Vec<(usize, usize)> = group
+            .iter()
+            .enumerate()
+            .flat_map(|(g, job)| (0..job.tokens.len()).map(move |pos| (g, pos)))
+            .collect();
         for chunk in feed.chunks(n_batch) {
             self.batch.clear();
             self.logit_rows.clear();
-            for (i, f) in chunk.iter().enumerate() {
-                self.batch.add(
-                    LlamaToken(f.token),
-                    f.pos,
-                    &[f.req as i32],
-                    f.predicts.is_some(),
-                )?;
-                if f.predicts.is_some() {
+            let mut wanted = Vec::new();
+            for (i, &(g, pos)) in chunk.iter().enumerate() {
+                let job = &group[g];
+                let preds: Vec<&Prediction> = job.predictions.iter().filter(|p| p.pos == pos).collect();
+                self.batch.add(LlamaToken(job.tokens[pos]), pos as i32, &[g as i32], !preds.is_empty())?;
+                if !preds.is_empty() {
                     self.logit_rows.push(i as i32);
+                    wanted.push(preds);
                 }
             }
             self.decode_batch()?;
-            let mut row = 0;
-            for f in chunk {
-                if let Some(next) = f.predicts {
-                    let logits = self.logits(row)?;
-                    row += 1;
-                    let lp = log_softmax_at(logits, next as usize);
-                    let res = &mut results[f.req];
+            for (row, preds) in wanted.into_iter().enumerate() {
+                let logits = self.logits(row)?;
+                let best = argmax(logits);
+                for p in preds {
+                    let lp = log_softmax_at(logits, p.token as usize);
+                    let res = &mut results[p.request];
                     res.token_logprobs.push(lp);
                     res.logprob += lp;
-                    res.is_greedy &= argmax(logits) == next as usize;
+                    res.is_greedy &= best == p.token as usize;
                 }
             }
         }
-        Ok(results)
+        Ok(())
+    }
+}
+
+/// A continuation token to score: the logits at `pos` of its sequence predict `token`.
+struct Prediction {
+    pos: usize,
+    request: usize,
+    token: Token,
+}
+
+/// One sequence to evaluate and the predictions read from it.
+struct SeqJob {
+    tokens: Vec<Token>,
+    predictions: Vec<Prediction>,
+}
+
+/// Turns score requests into sequences. Consecutive requests with the same context whose
+/// continuations are single tokens (multiple choice with letters) share one sequence: the
+/// context's last logits score them all. Any other request is its own sequence holding
+/// context + continuation minus its last token, as lm-eval feeds it.
+fn plan_sequences(requests: &[ScoreRequest]) -> Vec<SeqJob> {
+    let mut jobs: Vec<SeqJob> = Vec::new();
+    let mut i = 0;
+    while i < requests.len() {
+        let r = &requests[i];
+        let mut j = i;
+        while j < requests.len() && requests[j].context == r.context && requests[j].continuation.len() == 1 {
+            j += 1;
+        }
+        if j > i {
+            let last = r.context.len() - 1;
+            jobs.push(SeqJob {
+                tokens: r.context.clone(),
+                predictions: (i..j)
+                    .map(|k| Prediction {
+                        pos: last,
+                        request: k,
+                        token: requests[k].continuation[0],
+                    })
+                    .collect(),
+            });
+            i = j;
+            continue;
+        }
+        let all: Vec<Token> = r.context.iter().chain(&r.continuation).copied().collect();
+        jobs.push(SeqJob {
+            tokens: all[..all.len() - 1].to_vec(),
+            predictions: (0..r.continuation.len())
+                .map(|k| Prediction {
+                    pos: r.context.len() - 1 + k,
+                    request: i,
+                    token: r.continuation[k],
+                })
+                .collect(),
+        });
+        i += 1;
+    }
+    jobs
+}
+
+impl Tokenizer for LlamaEngine<'_> {
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>> {
+        self.model.tokenize(text, add_special)
+    }
+
+    fn detokenize(&self, tokens: &[Token]) -> Result<String> {
+        self.model.detokenize(tokens)
     }
 }
 
 impl Engine for LlamaEngine<'_> {
-    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>> {
-        Ok(token_ids(&self.model.model.vocab().tokenize(
-            text.as_bytes(),
-            add_special,
-            true,
-        )))
-    }
-
-    fn detokenize(&self, tokens: &[Token]) -> Result<String> {
-        let toks: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
-        let bytes = self.model.model.vocab().detokenize(&toks, false, false);
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    }
-
     fn score(&mut self, requests: &[ScoreRequest]) -> Result<Vec<ScoreResult>> {
         let n_ctx = self.options.n_ctx as usize;
         let n_seq = self.options.n_seq_max as usize;
@@ -489,36 +531,47 @@ impl Engine for LlamaEngine<'_> {
             if r.continuation.is_empty() {
                 bail!("score request {i} has an empty continuation");
             }
-            let len = r.context.len() + r.continuation.len();
             if r.context.is_empty() {
                 bail!("score request {i} has an empty context (add a BOS token)");
             }
+            let len = r.context.len() + r.continuation.len();
             if len > n_ctx {
                 bail!("score request {i} has {len} tokens, more than the context of {n_ctx}");
             }
         }
-        let mut out = Vec::with_capacity(requests.len());
+        let mut results: Vec<ScoreResult> = requests
+            .iter()
+            .map(|r| ScoreResult {
+                token_logprobs: Vec::with_capacity(r.continuation.len()),
+                logprob: 0.0,
+                is_greedy: true,
+            })
+            .collect();
+        let jobs = plan_sequences(requests);
         let mut start = 0;
-        while start < requests.len() {
-            // Greedily take requests while their tokens fit the KV cache together.
+        while start < jobs.len() {
+            // Take sequences while they fit the KV cache and the sequence limit together.
             let mut end = start;
             let mut used = 0;
-            while end < requests.len() && end - start < n_seq {
-                let len = requests[end].context.len() + requests[end].continuation.len();
-                if used + len > n_ctx {
-                    break;
-                }
-                used += len;
+            while end < jobs.len()
+                && end - start < n_seq
+                && (end == start || used + jobs[end].tokens.len() <= n_ctx)
+            {
+                used += jobs[end].tokens.len();
                 end += 1;
             }
-            out.extend(self.score_group(&requests[start..end])?);
+            self.score_group(&jobs[start..end], &mut results)?;
             start = end;
         }
-        Ok(out)
+        Ok(results)
     }
 
-    fn generate(&mut self, requests: &[GenRequest]) -> Result<Vec<GenResult>> {
-        generate::run(self, requests)
+    fn generate_each(
+        &mut self,
+        requests: &[GenRequest],
+        on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
+    ) -> Result<()> {
+        generate::run(self, requests, on_done)
     }
 }
 
@@ -540,9 +593,14 @@ mod generate {
         generated: usize,
         text: StopMatcher,
         reserved: usize,
+        started: Instant,
     }
 
-    pub(super) fn run(e: &mut LlamaEngine<'_>, requests: &[GenRequest]) -> Result<Vec<GenResult>> {
+    pub(super) fn run(
+        e: &mut LlamaEngine<'_>,
+        requests: &[GenRequest],
+        on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
+    ) -> Result<()> {
         let n_ctx = e.options.n_ctx as usize;
         let n_batch = e.options.n_batch as usize;
         for (i, r) in requests.iter().enumerate() {
@@ -557,7 +615,6 @@ mod generate {
             }
         }
         e.clear();
-        let mut results: Vec<Option<GenResult>> = vec![None; requests.len()];
         let mut free_seqs: Vec<i32> = (0..e.options.n_seq_max as i32).rev().collect();
         let mut slots: Vec<Slot> = Vec::new();
         let mut next_req = 0;
@@ -584,6 +641,7 @@ mod generate {
                     generated: 0,
                     text: StopMatcher::new(&r.stop),
                     reserved: need,
+                    started: Instant::now(),
                 });
                 next_req += 1;
             }
@@ -637,7 +695,7 @@ mod generate {
                     Some(StopReason::EndOfGeneration)
                 } else {
                     s.generated += 1;
-                    let piece = e.piece(tok);
+                    let piece = e.model.piece(tok);
                     if s.text.push(&piece) {
                         Some(StopReason::StopString)
                     } else if s.generated >= r.max_tokens {
@@ -658,18 +716,18 @@ mod generate {
                 e.clear_seq(s.seq)?;
                 free_seqs.push(s.seq);
                 reserved -= s.reserved;
-                results[s.req] = Some(GenResult {
-                    text: s.text.finish(),
-                    stop_reason: reason,
-                    prompt_tokens: requests[s.req].prompt.len(),
-                    generated_tokens: s.generated,
-                });
+                on_done(
+                    s.req,
+                    GenResult {
+                        text: s.text.finish(),
+                        stop_reason: reason,
+                        prompt_tokens: requests[s.req].prompt.len(),
+                        generated_tokens: s.generated,
+                        time_ms: s.started.elapsed().as_secs_f64() * 1e3,
+                    },
+                )?;
             }
         }
-        results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.ok_or_else(|| anyhow!("generation request {i} never finished")))
-            .collect()
+        Ok(())
     }
 }

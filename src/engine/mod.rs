@@ -12,6 +12,7 @@ pub use llama::{
 };
 pub use logprob::log_softmax_at;
 pub use stops::StopMatcher;
+pub use logprob::argmax;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -65,15 +66,43 @@ pub struct GenResult {
     pub stop_reason: StopReason,
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
+    /// From the first prompt token decoded to the end, in milliseconds (shared with the
+    /// sequences decoded alongside).
+    pub time_ms: f64,
+}
+
+/// Text to tokens and back, with the model's own vocabulary.
+pub trait Tokenizer {
+    /// `add_special` adds the BOS token when the model wants one.
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>>;
+    fn detokenize(&self, tokens: &[Token]) -> Result<String>;
 }
 
 /// What tasks need from an inference engine. The local llama.cpp engine is one; a remote
 /// OpenAI-compatible server can be another.
-pub trait Engine {
-    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>>;
-    fn detokenize(&self, tokens: &[Token]) -> Result<String>;
-    /// Scores each request; requests may be evaluated together in one batch.
+pub trait Engine: Tokenizer {
+    /// Scores each request; requests may be evaluated together in one batch, and requests
+    /// with the same context share its evaluation.
     fn score(&mut self, requests: &[ScoreRequest]) -> Result<Vec<ScoreResult>>;
-    /// Generates greedily for each request; requests may decode together in one batch.
-    fn generate(&mut self, requests: &[GenRequest]) -> Result<Vec<GenResult>>;
+
+    /// Generates greedily for each request (several may decode together), calling
+    /// `on_done(index, result)` as each one finishes.
+    fn generate_each(
+        &mut self,
+        requests: &[GenRequest],
+        on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Generates for every request and returns the results in request order.
+    fn generate(&mut self, requests: &[GenRequest]) -> Result<Vec<GenResult>> {
+        let mut out: Vec<Option<GenResult>> = vec![None; requests.len()];
+        self.generate_each(requests, &mut |i, r| {
+            out[i] = Some(r);
+            Ok(())
+        })?;
+        out.into_iter()
+            .enumerate()
+            .map(|(i, r)| r.ok_or_else(|| anyhow::anyhow!("generation request {i} never finished")))
+            .collect()
+    }
 }

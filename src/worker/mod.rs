@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{ContextOptions, ModelOptions};
 use crate::error::exit_code;
+use crate::eval::infer::{WorkResult, WorkUnit};
 use crate::measure::speed::{self, SpeedConfig, SpeedMeasurement};
 
 /// What a worker is asked to do.
@@ -23,6 +25,29 @@ use crate::measure::speed::{self, SpeedConfig, SpeedMeasurement};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
     Speed { model: PathBuf, config: SpeedConfig },
+    Eval(EvalJob),
+}
+
+/// Run these units through a model, `parallel` sequences at a time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvalJob {
+    pub model: PathBuf,
+    pub model_options: ModelOptions,
+    /// `n_ctx` 0 = sized from the longest unit × `parallel` (capped at the training context).
+    pub context: ContextOptions,
+    pub parallel: u32,
+    pub units: Vec<WorkUnit>,
+}
+
+/// What an evaluation worker reports once its model is ready.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvalReady {
+    pub load_ms: f64,
+    pub n_ctx: u32,
+    pub n_seq: u32,
+    pub kv_cache_bytes: Option<u64>,
+    pub n_params: u64,
+    pub threads: u32,
 }
 
 /// What a worker reports, one per line.
@@ -30,6 +55,14 @@ pub enum Job {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     Speed(SpeedMeasurement),
+    /// The model is loaded and the context made.
+    Ready(EvalReady),
+    /// One unit done.
+    Result(WorkResult),
+    /// One unit could not run (e.g. its prompt does not fit the context); the others go on.
+    UnitError { key: String, message: String },
+    /// All units done.
+    Finished { elapsed_ms: f64 },
     /// The job failed; `bad_input` when the cause was the input (a bad file, a bad value).
     Error {
         message: String,
@@ -56,6 +89,7 @@ pub fn main_worker() -> Result<i32> {
     };
     let result = match job {
         Job::Speed { model, config } => speed::measure(&model, &config).map(Event::Speed),
+        Job::Eval(job) => crate::eval::worker::run(&job, &mut |e| emit(&e)).map(|elapsed_ms| Event::Finished { elapsed_ms }),
     };
     match result {
         Ok(event) => {
@@ -83,7 +117,10 @@ fn inject_fault(job: &Job) {
     let Some(name) = spec.strip_prefix("abort:") else {
         return;
     };
-    let Job::Speed { model, .. } = job;
+    let model = match job {
+        Job::Speed { model, .. } => model,
+        Job::Eval(j) => &j.model,
+    };
     if model.to_string_lossy().contains(name) {
         eprintln!("GGML_ASSERT failed (injected by FRONTIER_WORKER_FAULT)");
         std::process::abort();

@@ -1,0 +1,130 @@
+//! `frontier eval MODEL`: MMLU, GSM8K and HumanEval on one model; every item stored in
+//! `OUT/results.sqlite` as it is scored, so a rerun resumes; a summary with standard errors
+//! and 95% intervals at the end.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::common::{build_plans, cell_for_model, model_summary, parse_tasks, sandbox_for, task_options};
+use super::speed::run_options;
+use crate::cli::EvalArgs;
+use crate::error::bad_input;
+use crate::eval::aggregate::{summarize, TaskSummary};
+use crate::eval::runner::{run_cell, CellRun};
+use crate::store::{CellStatus, Store};
+use crate::tasks::TaskName;
+
+pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
+    let tasks = parse_tasks(&args.tasks.tasks)?;
+    let (opts, source) = task_options(&args.tasks)?;
+    if args.parallel == 0 {
+        return Err(bad_input("--parallel must be at least 1"));
+    }
+    let (model_options, mut context) = run_options(&args.run)?;
+    context.n_ctx = args.ctx.unwrap_or(0);
+    let summary = model_summary(&args.model)?;
+    let sandbox = sandbox_for(&tasks, &args.sandbox)?;
+    let plans = build_plans(&tasks, &opts, &source)?;
+
+    let store = Store::open(&args.out.join("results.sqlite"))?;
+    let cell = cell_for_model(&args.model, &summary, "raw", &model_options, &context, args.parallel, &source, quiet)?;
+    let run_id = store.begin_run(
+        "eval",
+        &json!({ "args": std::env::args().collect::<Vec<_>>(), "cell": cell.key, "source": source.describe() }),
+    )?;
+    if !quiet {
+        let n: usize = plans.iter().map(|p| p.items.len()).sum();
+        eprintln!(
+            "evaluating {} ({} {}) on {} items; results in {}",
+            args.model.display(),
+            summary.architecture,
+            summary.file_type,
+            n,
+            store.path().display()
+        );
+    }
+    let outcome = run_cell(&CellRun {
+        store: &store,
+        run_id,
+        cell,
+        model_path: args.model.clone(),
+        plans: &plans,
+        model_options,
+        context,
+        parallel: args.parallel,
+        sandbox,
+        sandbox_threads: args.sandbox.jobs,
+        verbosity,
+        quiet,
+    })?;
+
+    let mut summaries = Vec::new();
+    for plan in &plans {
+        let runs = store.task_runs(Some(outcome.cell_id))?;
+        if let Some(tr) = runs.iter().find(|t| t.task_key == plan.key()) {
+            let wanted: std::collections::HashSet<&str> = plan.items.iter().map(|i| i.id.as_str()).collect();
+            let items: Vec<_> = store.items(tr.id)?.into_iter().filter(|i| wanted.contains(i.item_id.as_str())).collect();
+            summaries.push(summarize(plan.task, &items));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(render_summary(&summaries, &outcome.task_wall_ms).as_bytes())?;
+    if !quiet {
+        eprintln!(
+            "{} items scored now, {} already stored; {:.1} s; peak RSS of the model process {}",
+            outcome.stored,
+            outcome.skipped,
+            outcome.elapsed_ms / 1e3,
+            outcome.peak_rss_bytes.map_or("-".into(), crate::units::bytes),
+        );
+    }
+    if outcome.status == CellStatus::Failed {
+        eprintln!("error: {}: {}", args.model.display(), outcome.error.unwrap_or_default());
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// The summary table: one row per task and metric, MMLU categories below.
+pub fn render_summary(summaries: &[TaskSummary], wall: &[(TaskName, f64)]) -> String {
+    use crate::output::table::{markdown, Align::*};
+    let pct = |v: f64| format!("{:.1}", v * 100.0);
+    let mut rows = Vec::new();
+    for s in summaries {
+        let w = wall
+            .iter()
+            .find(|(t, _)| t.as_str() == s.task)
+            .map_or("-".to_string(), |(_, ms)| format!("{:.1}", ms / 1e3));
+        for (metric, p) in &s.metrics {
+            rows.push(vec![
+                s.task.clone(),
+                metric.clone(),
+                pct(p.value),
+                pct(p.stderr),
+                format!("{}–{}", pct(p.ci_low), pct(p.ci_high)),
+                p.n.to_string(),
+                s.format_failures.to_string(),
+                w.clone(),
+            ]);
+        }
+        for (cat, p) in &s.categories {
+            rows.push(vec![
+                format!("  {}", cat),
+                s.metric.clone(),
+                pct(p.value),
+                pct(p.stderr),
+                format!("{}–{}", pct(p.ci_low), pct(p.ci_high)),
+                p.n.to_string(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    markdown(
+        &["task", "metric", "score %", "± se", "95% CI", "n", "format failures", "wall s"],
+        &[Left, Left, Right, Right, Right, Right, Right, Right],
+        &rows,
+    )
+}

@@ -1,0 +1,199 @@
+//! The worker's half of an evaluation: turn work units (text) into token requests the way
+//! lm-evaluation-harness tokenizes them, run them through an engine in batches, and hand
+//! back one response per unit as soon as it is ready.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, GenRequest, ScoreRequest, Token, Tokenizer};
+use crate::tasks::{Response, Work};
+
+/// One item's work, keyed so the parent can match the answer to the item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkUnit {
+    pub key: String,
+    /// Units of one group (a task) are batched together, never with another group's, so
+    /// each task's time is its own.
+    pub group: String,
+    pub work: Work,
+}
+
+/// The engine's answer for one unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkResult {
+    pub key: String,
+    pub response: Response,
+    pub prompt_tokens: usize,
+    pub output_tokens: usize,
+    pub time_ms: f64,
+}
+
+/// A unit after tokenization.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tokenized {
+    Choices { requests: Vec<ScoreRequest> },
+    Generate { request: GenRequest },
+}
+
+impl Tokenized {
+    /// KV cells one sequence of this unit needs at most.
+    pub fn cells_needed(&self) -> usize {
+        match self {
+            Tokenized::Choices { requests } => requests
+                .iter()
+                .map(|r| r.context.len() + r.continuation.len())
+                .max()
+                .unwrap_or(0),
+            Tokenized::Generate { request } => request.prompt.len() + request.max_tokens,
+        }
+    }
+}
+
+/// lm-eval's `_encode_pair`: trailing whitespace of the context moves to the continuation;
+/// the continuation's tokens are those of `context + continuation` after the context's own.
+pub fn encode_pair(tok: &dyn Tokenizer, context: &str, continuation: &str, add_bos: bool) -> Result<(Vec<Token>, Vec<Token>)> {
+    let trimmed = context.trim_end();
+    let (ctx, cont) = if trimmed.len() < context.len() {
+        (trimmed.to_string(), format!("{}{continuation}", &context[trimmed.len()..]))
+    } else {
+        (context.to_string(), continuation.to_string())
+    };
+    let whole = tok.tokenize(&format!("{ctx}{cont}"), add_bos)?;
+    let ctx_tokens = tok.tokenize(&ctx, add_bos)?;
+    let cont_tokens = whole.get(ctx_tokens.len()..).unwrap_or_default().to_vec();
+    Ok((ctx_tokens, cont_tokens))
+}
+
+pub fn tokenize_unit(tok: &dyn Tokenizer, work: &Work, add_bos: bool) -> Result<Tokenized> {
+    Ok(match work {
+        Work::Choices { context, continuations } => {
+            let mut requests = Vec::with_capacity(continuations.len());
+            for c in continuations {
+                let (context, continuation) = encode_pair(tok, context, c, add_bos)?;
+                requests.push(ScoreRequest { context, continuation });
+            }
+            Tokenized::Choices { requests }
+        }
+        Work::Generate {
+            prompt,
+            stop,
+            max_tokens,
+        } => Tokenized::Generate {
+            request: GenRequest {
+                prompt: tok.tokenize(prompt, add_bos)?,
+                max_tokens: *max_tokens,
+                stop: stop.clone(),
+            },
+        },
+    })
+}
+
+/// Runs tokenized units through the engine in order: consecutive multiple-choice units are
+/// scored `batch_items` at a time, consecutive generations decode together (continuous
+/// batching inside the engine). `emit` gets each result as it is ready.
+pub fn run_units(
+    engine: &mut dyn Engine,
+    keys: &[String],
+    groups: &[String],
+    units: &[Tokenized],
+    batch_items: usize,
+    emit: &mut dyn FnMut(WorkResult) -> Result<()>,
+) -> Result<()> {
+    let mut i = 0;
+    while i < units.len() {
+        let same_group = |j: usize| groups[j] == groups[i];
+        match &units[i] {
+            Tokenized::Choices { .. } => {
+                let mut j = i;
+                let mut requests = Vec::new();
+                let mut spans = Vec::new();
+                while j < units.len() && j - i < batch_items.max(1) && same_group(j) {
+                    let Tokenized::Choices { requests: r } = &units[j] else { break };
+                    spans.push((j, requests.len(), r.len()));
+                    requests.extend(r.iter().cloned());
+                    j += 1;
+                }
+                let start = std::time::Instant::now();
+                let scored = engine.score(&requests)?;
+                let per_item_ms = start.elapsed().as_secs_f64() * 1e3 / spans.len() as f64;
+                for (unit, from, n) in spans {
+                    let part = &scored[from..from + n];
+                    let prompt_tokens = requests[from].context.len();
+                    emit(WorkResult {
+                        key: keys[unit].clone(),
+                        response: Response::Choices {
+                            logprobs: part.iter().map(|s| s.logprob).collect(),
+                            greedy: part.iter().map(|s| s.is_greedy).collect(),
+                        },
+                        prompt_tokens,
+                        output_tokens: 0,
+                        time_ms: per_item_ms,
+                    })?;
+                }
+                i = j;
+            }
+            Tokenized::Generate { .. } => {
+                let mut j = i;
+                let mut requests = Vec::new();
+                while j < units.len() && same_group(j) {
+                    let Tokenized::Generate { request } = &units[j] else { break };
+                    requests.push(request.clone());
+                    j += 1;
+                }
+                let base = i;
+                engine.generate_each(&requests, &mut |k, r| {
+                    emit(WorkResult {
+                        key: keys[base + k].clone(),
+                        response: Response::Generated {
+                            text: r.text,
+                            stop_reason: r.stop_reason,
+                        },
+                        prompt_tokens: r.prompt_tokens,
+                        output_tokens: r.generated_tokens,
+                        time_ms: r.time_ms,
+                    })
+                })?;
+                i = j;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splits on spaces: "a b" → ["a", " b"], ids by a tiny vocabulary.
+    struct WordTokenizer;
+
+    impl Tokenizer for WordTokenizer {
+        fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>> {
+            let mut out = if add_special { vec![0] } else { vec![] };
+            let mut word = String::new();
+            for c in text.chars() {
+                if c == ' ' && !word.is_empty() {
+                    out.push(word.len() as Token);
+                    word.clear();
+                }
+                word.push(c);
+            }
+            if !word.is_empty() {
+                out.push(100 + word.len() as Token);
+            }
+            Ok(out)
+        }
+
+        fn detokenize(&self, _: &[Token]) -> Result<String> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn encode_pair_moves_trailing_space_to_the_continuation() {
+        let t = WordTokenizer;
+        let (ctx, cont) = encode_pair(&t, "Answer: ", "A", true).unwrap();
+        let (ctx2, cont2) = encode_pair(&t, "Answer:", " A", true).unwrap();
+        assert_eq!((ctx, cont), (ctx2, cont2));
+    }
+}

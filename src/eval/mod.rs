@@ -1,0 +1,8 @@
+//! Evaluation: the worker side (tokenize, run the engine) and the parent side (plan the
+//! items, skip stored ones, score responses, run generated code in the sandbox, store each
+//! item at once, aggregate).
+
+pub mod aggregate;
+pub mod infer;
+pub mod runner;
+pub mod worker;

@@ -1,0 +1,321 @@
+//! The parent's half of evaluating one cell (a model file): register the cell and its task
+//! runs in the store, send the items not yet stored to a worker process, score what comes
+//! back (HumanEval programs in sandbox threads, overlapping with generation), and store
+//! each item the moment it is scored. A worker that crashes or is killed ends the cell as
+//! failed with its error; everything stored before stays.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use serde_json::json;
+
+use super::infer::{WorkResult, WorkUnit};
+use crate::engine::{ContextOptions, ModelOptions};
+use crate::hashing::sha256_hex;
+use crate::output::progress;
+use crate::sandbox::{Outcome, Sandbox};
+use crate::store::{CellInfo, CellStatus, ItemRow, Store};
+use crate::tasks::{gsm8k, humaneval, mmlu, Item, Response, Scored, TaskName, TaskPlan};
+use crate::worker::{run_job, ChildOutcome, EvalJob, EvalReady, Event, Job};
+
+/// What to evaluate in one cell and how.
+pub struct CellRun<'a> {
+    pub store: &'a Store,
+    pub run_id: i64,
+    pub cell: CellInfo,
+    pub model_path: PathBuf,
+    pub plans: &'a [TaskPlan],
+    pub model_options: ModelOptions,
+    pub context: ContextOptions,
+    pub parallel: u32,
+    /// Needed when a plan is HumanEval.
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub sandbox_threads: usize,
+    pub verbosity: u8,
+    pub quiet: bool,
+}
+
+/// How a cell's evaluation went.
+#[derive(Debug, Clone)]
+pub struct CellOutcome {
+    pub cell_id: i64,
+    pub status: CellStatus,
+    pub error: Option<String>,
+    pub peak_rss_bytes: Option<u64>,
+    pub ready: Option<EvalReady>,
+    /// Items scored and stored in this run.
+    pub stored: usize,
+    /// Items found already stored and not recomputed.
+    pub skipped: usize,
+    pub elapsed_ms: f64,
+    /// Wall time of each task in this run: from the previous task's last item (or the
+    /// model being ready) to its own last item, in milliseconds.
+    pub task_wall_ms: Vec<(TaskName, f64)>,
+}
+
+/// Messages the main loop receives from the worker reader and the sandbox threads.
+enum Msg {
+    Worker(Event),
+    WorkerExit(Result<ChildOutcome>),
+    Sandboxed(String, Result<Outcome>),
+}
+
+/// An item waiting to be stored, and where.
+struct Pending<'p> {
+    item: &'p Item,
+    task: TaskName,
+    task_run_id: i64,
+    result: Option<WorkResult>,
+}
+
+pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
+    let start = std::time::Instant::now();
+    let store = run.store;
+    let cell_id = store.upsert_cell(run.run_id, &run.cell)?;
+
+    let mut pending: HashMap<String, Pending<'_>> = HashMap::new();
+    let mut units = Vec::new();
+    let mut skipped = 0;
+    for plan in run.plans {
+        let tr = store.upsert_task_run(
+            cell_id,
+            plan.task.as_str(),
+            &plan.key(),
+            &plan.protocol,
+            &plan.dataset_hash,
+            plan.n_shot,
+            plan.items.len(),
+        )?;
+        let done = store.done_items(tr.id)?;
+        for item in &plan.items {
+            if done.contains(&item.id) {
+                skipped += 1;
+                continue;
+            }
+            let key = format!("{}\t{}", tr.id, item.id);
+            units.push(WorkUnit {
+                key: key.clone(),
+                group: plan.task.as_str().to_string(),
+                work: item.work.clone(),
+            });
+            pending.insert(
+                key,
+                Pending {
+                    item,
+                    task: plan.task,
+                    task_run_id: tr.id,
+                    result: None,
+                },
+            );
+        }
+    }
+    if units.is_empty() {
+        store.finish_cell(cell_id, CellStatus::Done, None, None, None)?;
+        return Ok(CellOutcome {
+            cell_id,
+            status: CellStatus::Done,
+            error: None,
+            peak_rss_bytes: None,
+            ready: None,
+            stored: 0,
+            skipped,
+            elapsed_ms: 0.0,
+            task_wall_ms: Vec::new(),
+        });
+    }
+    if run.plans.iter().any(|p| p.task == TaskName::Humaneval) && run.sandbox.is_none() {
+        return Err(anyhow!("HumanEval needs a sandbox"));
+    }
+
+    let bar = progress::count_bar(units.len() as u64, &run.cell.model, run.quiet);
+    let (tx, rx) = mpsc::channel::<Msg>();
+
+    // The worker, read on its own thread.
+    let job = Job::Eval(EvalJob {
+        model: run.model_path.clone(),
+        model_options: run.model_options.clone(),
+        context: run.context.clone(),
+        parallel: run.parallel,
+        units,
+    });
+    let verbosity = run.verbosity;
+    let worker_tx = tx.clone();
+    let worker = std::thread::spawn(move || {
+        let events = worker_tx.clone();
+        let outcome = run_job(&job, verbosity, move |e| {
+            let _ = events.send(Msg::Worker(e));
+        });
+        let _ = worker_tx.send(Msg::WorkerExit(outcome));
+    });
+
+    // Sandbox threads take programs from a queue.
+    let (prog_tx, prog_rx) = mpsc::channel::<(String, String)>();
+    let prog_rx = Arc::new(std::sync::Mutex::new(prog_rx));
+    let mut sandbox_threads = Vec::new();
+    if let Some(sandbox) = &run.sandbox {
+        for _ in 0..run.sandbox_threads.max(1) {
+            let (sandbox, rx, tx) = (sandbox.clone(), prog_rx.clone(), tx.clone());
+            sandbox_threads.push(std::thread::spawn(move || loop {
+                let next = rx.lock().ok().and_then(|r| r.recv().ok());
+                let Some((key, program)) = next else { break };
+                let _ = tx.send(Msg::Sandboxed(key, sandbox.run_python(&program)));
+            }));
+        }
+    }
+    drop(tx);
+
+    let mut stored = 0;
+    let mut ready = None;
+    let mut worker_error: Option<String> = None;
+    let mut exit: Option<ChildOutcome> = None;
+    let mut worker_done = false;
+    let mut in_sandbox = 0usize;
+    let mut ready_at = None;
+    let mut last_stored: HashMap<TaskName, std::time::Instant> = HashMap::new();
+    while !(worker_done && in_sandbox == 0) {
+        let Ok(msg) = rx.recv() else { break };
+        match msg {
+            Msg::Worker(Event::Ready(r)) => {
+                ready = Some(r);
+                ready_at = Some(std::time::Instant::now());
+            }
+            Msg::Worker(Event::Result(r)) => {
+                let Some(p) = pending.get_mut(&r.key) else { continue };
+                if p.task == TaskName::Humaneval {
+                    let program = humaneval::program(p.item, humaneval::completion(&r.response));
+                    let key = r.key.clone();
+                    p.result = Some(r);
+                    in_sandbox += 1;
+                    let _ = prog_tx.send((key, program));
+                } else {
+                    let scored = score(p.task, p.item, &r.response);
+                    store_item(store, p, &r, scored)?;
+                    last_stored.insert(p.task, std::time::Instant::now());
+                    pending.remove(&r.key);
+                    stored += 1;
+                    bar.inc(1);
+                }
+            }
+            Msg::Worker(Event::UnitError { key, message }) => {
+                if let Some(p) = pending.remove(&key) {
+                    let failed = unit_failure(&p, &message);
+                    store.insert_item(p.task_run_id, &failed)?;
+                    stored += 1;
+                    bar.inc(1);
+                }
+            }
+            Msg::Worker(Event::Error { message, .. }) => worker_error = Some(message),
+            Msg::Worker(Event::Finished { .. } | Event::Speed(_)) => {}
+            Msg::WorkerExit(outcome) => {
+                worker_done = true;
+                match outcome {
+                    Ok(o) => exit = Some(o),
+                    Err(e) => worker_error = Some(format!("{e:#}")),
+                }
+            }
+            Msg::Sandboxed(key, outcome) => {
+                in_sandbox -= 1;
+                let Some(p) = pending.remove(&key) else { continue };
+                let Some(r) = p.result.clone() else { continue };
+                let scored = match outcome {
+                    Ok(o) => humaneval::score(&r.response, &o),
+                    Err(e) => {
+                        worker_error.get_or_insert(format!("sandbox: {e:#}"));
+                        continue;
+                    }
+                };
+                store_item(store, &p, &r, scored)?;
+                last_stored.insert(p.task, std::time::Instant::now());
+                stored += 1;
+                bar.inc(1);
+            }
+        }
+    }
+    drop(prog_tx);
+    for t in sandbox_threads {
+        let _ = t.join();
+    }
+    let _ = worker.join();
+    bar.finish_and_clear();
+
+    let peak = exit.as_ref().map(|o| o.peak_rss_bytes);
+    let crashed = exit.as_ref().filter(|o| !o.exit.success()).map(ChildOutcome::failure_summary);
+    let error = worker_error.or(crashed).or_else(|| {
+        (!pending.is_empty()).then(|| format!("{} items were not answered by the worker", pending.len()))
+    });
+    let status = if error.is_some() { CellStatus::Failed } else { CellStatus::Done };
+    let mut task_wall_ms = Vec::new();
+    let mut previous = ready_at.unwrap_or(start);
+    for plan in run.plans {
+        if let Some(&t) = last_stored.get(&plan.task) {
+            task_wall_ms.push((plan.task, t.saturating_duration_since(previous).as_secs_f64() * 1e3));
+            previous = previous.max(t);
+        }
+    }
+    store.finish_cell(cell_id, status, error.as_deref(), peak, ready.as_ref().map(|r| r.load_ms))?;
+    Ok(CellOutcome {
+        cell_id,
+        status,
+        error,
+        peak_rss_bytes: peak,
+        ready,
+        stored,
+        skipped,
+        elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+        task_wall_ms,
+    })
+}
+
+/// Scores a response of a task that needs no sandbox.
+pub fn score(task: TaskName, item: &Item, response: &Response) -> Scored {
+    match task {
+        TaskName::Mmlu => mmlu::score(item, response),
+        TaskName::Gsm8k => gsm8k::score(item, response, false),
+        TaskName::Gsm8kCot => gsm8k::score(item, response, true),
+        TaskName::Humaneval => unreachable!("HumanEval is scored from a sandbox outcome"),
+    }
+}
+
+fn store_item(store: &Store, p: &Pending<'_>, r: &WorkResult, s: Scored) -> Result<()> {
+    store.insert_item(
+        p.task_run_id,
+        &ItemRow {
+            item_id: p.item.id.clone(),
+            group: p.item.group.clone(),
+            prompt_sha256: sha256_hex(p.item.work.prompt_text().as_bytes()),
+            output: s.output,
+            extracted: s.extracted,
+            gold: p.item.gold.clone(),
+            correct: s.correct,
+            format_failure: s.format_failure,
+            metrics: s.metrics,
+            detail: s.detail,
+            prompt_tokens: r.prompt_tokens as u64,
+            output_tokens: r.output_tokens as u64,
+            time_ms: r.time_ms,
+        },
+    )?;
+    Ok(())
+}
+
+fn unit_failure(p: &Pending<'_>, message: &str) -> ItemRow {
+    let metric = p.task.primary_metric().to_string();
+    ItemRow {
+        item_id: p.item.id.clone(),
+        group: p.item.group.clone(),
+        prompt_sha256: sha256_hex(p.item.work.prompt_text().as_bytes()),
+        output: String::new(),
+        extracted: None,
+        gold: p.item.gold.clone(),
+        correct: false,
+        format_failure: false,
+        metrics: [(metric, 0.0)].into(),
+        detail: json!({ "error": message }),
+        prompt_tokens: 0,
+        output_tokens: 0,
+        time_ms: 0.0,
+    }
+}

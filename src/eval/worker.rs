@@ -1,0 +1,60 @@
+//! `Job::Eval` inside the worker process: load the model, tokenize every unit, size the
+//! context, and stream one result per unit.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::infer::{run_units, tokenize_unit, Tokenized};
+use crate::engine::LoadedModel;
+use crate::worker::{EvalJob, EvalReady, Event};
+
+/// Runs the job, emitting events; returns the elapsed milliseconds.
+pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<f64> {
+    let start = Instant::now();
+    let model = LoadedModel::load(&job.model, &job.model_options)?;
+    let add_bos = model.adds_bos();
+    let parallel = job.parallel.max(1);
+    let train_ctx = model.n_ctx_train().max(256);
+
+    // Tokenize everything first: the longest unit sizes the context.
+    let mut keys = Vec::with_capacity(job.units.len());
+    let mut groups = Vec::with_capacity(job.units.len());
+    let mut units = Vec::with_capacity(job.units.len());
+    for u in &job.units {
+        let t = tokenize_unit(&model, &u.work, add_bos)?;
+        if t.cells_needed() > train_ctx as usize || (job.context.n_ctx > 0 && t.cells_needed() > job.context.n_ctx as usize) {
+            emit(Event::UnitError {
+                key: u.key.clone(),
+                message: format!(
+                    "needs {} tokens of context; the model's context is {}",
+                    t.cells_needed(),
+                    if job.context.n_ctx > 0 { job.context.n_ctx } else { train_ctx }
+                ),
+            })?;
+            continue;
+        }
+        keys.push(u.key.clone());
+        groups.push(u.group.clone());
+        units.push(t);
+    }
+    let longest = units.iter().map(Tokenized::cells_needed).max().unwrap_or(1);
+    let mut ctx = job.context.clone();
+    ctx.n_seq_max = parallel;
+    if ctx.n_ctx == 0 {
+        let want = (longest * parallel as usize).min(train_ctx as usize * parallel as usize);
+        ctx.n_ctx = (want.div_ceil(256) * 256).max(256) as u32;
+    }
+    let mut engine = model.new_engine(&ctx)?;
+    let opts = engine.options().clone();
+    emit(Event::Ready(EvalReady {
+        load_ms: model.load_time.as_secs_f64() * 1e3,
+        n_ctx: opts.n_ctx,
+        n_seq: opts.n_seq_max,
+        kv_cache_bytes: engine.memory().kv_bytes,
+        n_params: model.n_params(),
+        threads: opts.threads,
+    }))?;
+    run_units(&mut engine, &keys, &groups, &units, parallel as usize, &mut |r| emit(Event::Result(r)))?;
+    Ok(start.elapsed().as_secs_f64() * 1e3)
+}

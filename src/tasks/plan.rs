@@ -1,0 +1,154 @@
+//! A task plan: the items of one task with the protocol that defines them (everything that
+//! changes a prompt or a score) and the hash of the data they came from. The protocol's
+//! hash keys stored results, so a rerun with the same protocol resumes and one with another
+//! protocol starts fresh.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::gsm8k::{self, Gsm8kOptions, Sampling};
+use super::humaneval;
+use super::mmlu::{self, MmluOptions};
+use super::{Item, TaskName};
+use crate::datasets::{content_hash, DatasetFiles, Source};
+use crate::hashing::sha256_hex;
+
+/// Everything a user can choose about the tasks (defaults match lm-evaluation-harness,
+/// except MMLU's shots: 5, as "MMLU 5-shot" in papers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskOptions {
+    pub mmlu_shots: usize,
+    pub subjects: Option<Vec<String>>,
+    /// Items per task (per subject for MMLU), first N in dataset order.
+    pub limit: Option<usize>,
+    pub gsm8k_shots: usize,
+    pub gsm8k_sampling: Sampling,
+    /// Generation limit for GSM8K (lm-eval: 256).
+    pub gsm8k_max_tokens: usize,
+    /// Generation limit for HumanEval (lm-eval: 1024).
+    pub humaneval_max_tokens: usize,
+    /// Use the HumanEval+ tests.
+    pub plus: bool,
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        TaskOptions {
+            mmlu_shots: 5,
+            subjects: None,
+            limit: None,
+            gsm8k_shots: 5,
+            gsm8k_sampling: Sampling::Lmeval,
+            gsm8k_max_tokens: 256,
+            humaneval_max_tokens: humaneval::MAX_TOKENS,
+            plus: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskPlan {
+    pub task: TaskName,
+    pub items: Vec<Item>,
+    /// What defines the prompts and the scoring (recorded with every result).
+    pub protocol: serde_json::Value,
+    /// sha256 over the data files used.
+    pub dataset_hash: String,
+    pub n_shot: usize,
+}
+
+impl TaskOptions {
+    /// The options stored in a task run's protocol.
+    pub fn from_protocol(protocol: &serde_json::Value) -> Option<TaskOptions> {
+        serde_json::from_value(protocol.get("options")?.clone()).ok()
+    }
+}
+
+impl TaskPlan {
+    /// `mmlu-1a2b3c4d5e6f`: the task name and a hash of its protocol.
+    pub fn key(&self) -> String {
+        let hash = sha256_hex(self.protocol.to_string().as_bytes());
+        format!("{}-{}", self.task.as_str(), &hash[..12])
+    }
+}
+
+/// Builds the plan of one task from a data source.
+pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result<TaskPlan> {
+    let dataset = match task {
+        TaskName::Mmlu => "mmlu",
+        TaskName::Gsm8k | TaskName::Gsm8kCot => "gsm8k",
+        TaskName::Humaneval => "humaneval",
+    };
+    let files = DatasetFiles::open(dataset, source)?;
+    let (items, used, n_shot, protocol) = match task {
+        TaskName::Mmlu => {
+            let o = MmluOptions {
+                shots: opts.mmlu_shots,
+                subjects: opts.subjects.clone(),
+                limit: opts.limit,
+            };
+            let (items, used) = mmlu::build(&files, &o)?;
+            let p = json!({
+                "task": "mmlu", "template": "lm-eval default", "split": "test", "fewshot_split": "dev",
+                "sampler": "first_n", "num_fewshot": o.shots, "continuations": [" A", " B", " C", " D"],
+                "metric": "acc (argmax of summed log-probabilities)",
+            });
+            (items, used, o.shots, p)
+        }
+        TaskName::Gsm8k => {
+            let o = Gsm8kOptions {
+                shots: opts.gsm8k_shots,
+                sampling: opts.gsm8k_sampling,
+                limit: opts.limit,
+                max_tokens: opts.gsm8k_max_tokens,
+            };
+            let (items, used) = gsm8k::build(&files, &o)?;
+            let p = json!({
+                "task": "gsm8k", "template": "Question: {question}\\nAnswer:", "split": "test",
+                "fewshot_split": "train", "num_fewshot": o.shots, "sampling": o.sampling,
+                "seed": gsm8k::FEWSHOT_SEED, "until": gsm8k::STOPS, "max_gen_toks": o.max_tokens,
+                "greedy": true, "filters": ["strict-match #### N", "flexible-extract last number"],
+            });
+            (items, used, o.shots, p)
+        }
+        TaskName::Gsm8kCot => {
+            let (items, used) = gsm8k::build_cot(&files, opts.limit, opts.gsm8k_max_tokens)?;
+            let p = json!({
+                "task": "gsm8k_cot", "template": "Q: {question}\\nA:", "split": "test",
+                "num_fewshot": 8, "sampling": "first_n (Wei et al. exemplars)", "until": gsm8k::COT_STOPS,
+                "max_gen_toks": opts.gsm8k_max_tokens, "greedy": true,
+                "filters": ["strict-match The answer is N.", "flexible-extract last number"],
+            });
+            (items, used, 8, p)
+        }
+        TaskName::Humaneval => {
+            let (items, used) = humaneval::build(&files, opts.plus, opts.limit, opts.humaneval_max_tokens)?;
+            let p = json!({
+                "task": "humaneval", "tests": if opts.plus { "HumanEval+ v0.1.10" } else { "HumanEval" },
+                "template": "{prompt}", "until": humaneval::STOPS, "max_gen_toks": opts.humaneval_max_tokens,
+                "greedy": true, "metric": "pass@1 (prompt + completion + test + check(entry_point), sandboxed)",
+            });
+            (items, used, 0, p)
+        }
+    };
+    let refs: Vec<&crate::datasets::DataFile> = used.iter().collect();
+    let dataset_hash = content_hash(&refs);
+    let mut protocol = protocol;
+    protocol["dataset_hash"] = json!(dataset_hash);
+    // The options that shape prompts and scores (not the selection), so a stored item's
+    // prompt can be rebuilt.
+    let shaping = TaskOptions {
+        subjects: None,
+        limit: None,
+        ..opts.clone()
+    };
+    protocol["options"] = serde_json::to_value(&shaping)?;
+    Ok(TaskPlan {
+        task,
+        items,
+        protocol,
+        dataset_hash,
+        n_shot,
+    })
+}
