@@ -15,7 +15,9 @@ pub struct PyRandom {
 
 impl std::fmt::Debug for PyRandom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PyRandom").field("index", &self.index).finish()
+        f.debug_struct("PyRandom")
+            .field("index", &self.index)
+            .finish()
     }
 }
 
@@ -27,7 +29,10 @@ impl PyRandom {
         } else {
             vec![seed as u32, (seed >> 32) as u32]
         };
-        let mut r = PyRandom { mt: [0; N], index: N };
+        let mut r = PyRandom {
+            mt: [0; N],
+            index: N,
+        };
         r.init_by_array(&key);
         r
     }
@@ -36,7 +41,9 @@ impl PyRandom {
         self.mt[0] = s;
         for i in 1..N {
             let prev = self.mt[i - 1];
-            self.mt[i] = 1_812_433_253u32.wrapping_mul(prev ^ (prev >> 30)).wrapping_add(i as u32);
+            self.mt[i] = 1_812_433_253u32
+                .wrapping_mul(prev ^ (prev >> 30))
+                .wrapping_add(i as u32);
         }
         self.index = N;
     }
@@ -61,7 +68,8 @@ impl PyRandom {
         }
         for _ in 0..N - 1 {
             let prev = self.mt[i - 1];
-            self.mt[i] = (self.mt[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941)).wrapping_sub(i as u32);
+            self.mt[i] = (self.mt[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941))
+                .wrapping_sub(i as u32);
             i += 1;
             if i >= N {
                 self.mt[0] = self.mt[N - 1];
@@ -90,7 +98,10 @@ impl PyRandom {
 
     /// `getrandbits(k)` for 1 <= k <= 32.
     pub fn getrandbits(&mut self, k: u32) -> u32 {
-        assert!((1..=32).contains(&k), "getrandbits supports 1..=32 bits here");
+        assert!(
+            (1..=32).contains(&k),
+            "getrandbits supports 1..=32 bits here"
+        );
         self.genrand_u32() >> (32 - k)
     }
 
@@ -145,7 +156,10 @@ mod tests {
     fn getrandbits_matches_cpython() {
         let mut r = PyRandom::new(1234);
         let got: Vec<u32> = (0..5).map(|_| r.getrandbits(32)).collect();
-        assert_eq!(got, [4150886329, 3342196574, 1892932127, 501869158, 32175636]);
+        assert_eq!(
+            got,
+            [4150886329, 3342196574, 1892932127, 501869158, 32175636]
+        );
     }
 
     #[test]

@@ -48,13 +48,31 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 
 pub fn proportion(k: f64, n: u64) -> Proportion {
     if n == 0 {
-        return Proportion { n, k, value: 0.0, stderr: 0.0, ci_low: 0.0, ci_high: 0.0 };
+        return Proportion {
+            n,
+            k,
+            value: 0.0,
+            stderr: 0.0,
+            ci_low: 0.0,
+            ci_high: 0.0,
+        };
     }
     let nf = n as f64;
     let p = k / nf;
-    let stderr = if n > 1 { (p * (1.0 - p) / (nf - 1.0)).sqrt() } else { 0.0 };
+    let stderr = if n > 1 {
+        (p * (1.0 - p) / (nf - 1.0)).sqrt()
+    } else {
+        0.0
+    };
     let (low, high) = wilson(p, nf, Z95);
-    Proportion { n, k, value: p, stderr, ci_low: low, ci_high: high }
+    Proportion {
+        n,
+        k,
+        value: p,
+        stderr,
+        ci_low: low,
+        ci_high: high,
+    }
 }
 
 /// The Wilson score interval for a proportion `p` of `n` trials.

@@ -6,7 +6,8 @@ mod common;
 
 use common::{model, SMOLLM_Q4_K_M};
 use frontier::engine::{
-    ContextOptions, Engine, GenRequest, LoadedModel, Logits, ModelOptions, ScoreRequest, StopReason, Tokenizer,
+    ContextOptions, Engine, GenRequest, LoadedModel, Logits, ModelOptions, ScoreRequest,
+    StopReason, Tokenizer,
 };
 
 fn load() -> LoadedModel {

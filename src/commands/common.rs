@@ -10,8 +10,9 @@ use serde_json::json;
 use crate::build_info::BuildInfo;
 use crate::cli::{SandboxArgs, TaskArgs};
 use crate::datasets::Source;
-use crate::engine::{backend_description, ContextOptions, ModelOptions};
+use crate::engine::backend_description;
 use crate::error::bad_input;
+use crate::eval::runner::EngineSettings;
 use crate::gguf::{self, ModelSummary};
 use crate::hashing::HashCache;
 use crate::output::progress;
@@ -24,7 +25,9 @@ pub fn parse_tasks(names: &[String]) -> Result<Vec<TaskName>> {
     let mut out = Vec::new();
     for n in names.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         let t = TaskName::parse(n).ok_or_else(|| {
-            bad_input(format!("unknown task '{n}' (known: mmlu, gsm8k, gsm8k_cot, humaneval)"))
+            bad_input(format!(
+                "unknown task '{n}' (known: mmlu, gsm8k, gsm8k_cot, humaneval)"
+            ))
         })?;
         if !out.contains(&t) {
             out.push(t);
@@ -60,7 +63,11 @@ pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
 }
 
 /// Builds every task's plan (reading and checking the datasets) before any model runs.
-pub fn build_plans(tasks: &[TaskName], opts: &TaskOptions, source: &Source) -> Result<Vec<TaskPlan>> {
+pub fn build_plans(
+    tasks: &[TaskName],
+    opts: &TaskOptions,
+    source: &Source,
+) -> Result<Vec<TaskPlan>> {
     tasks.iter().map(|&t| build_plan(t, opts, source)).collect()
 }
 
@@ -69,10 +76,11 @@ pub fn sandbox_for(tasks: &[TaskName], args: &SandboxArgs) -> Result<Option<Arc<
     if !tasks.contains(&TaskName::Humaneval) {
         return Ok(None);
     }
-    if !(args.timeout > 0.0) {
+    if args.timeout.is_nan() || args.timeout <= 0.0 {
         return Err(bad_input("--sandbox-timeout must be positive"));
     }
-    let memory = crate::units::parse_bytes(&args.memory).map_err(|e| bad_input(format!("--sandbox-memory: {e}")))?;
+    let memory = crate::units::parse_bytes(&args.memory)
+        .map_err(|e| bad_input(format!("--sandbox-memory: {e}")))?;
     let policy = SandboxPolicy {
         memory_bytes: memory,
         wall_timeout_ms: (args.timeout * 1000.0).round() as u64,
@@ -80,7 +88,9 @@ pub fn sandbox_for(tasks: &[TaskName], args: &SandboxArgs) -> Result<Option<Arc<
         allow_weak: args.allow_weak_sandbox,
         ..SandboxPolicy::default()
     };
-    Ok(Some(Arc::new(Sandbox::new(policy).map_err(|e| bad_input(format!("{e:#}")))?)))
+    Ok(Some(Arc::new(
+        Sandbox::new(policy).map_err(|e| bad_input(format!("{e:#}")))?,
+    )))
 }
 
 /// A model file as a cell: its sha256 (cached), quantization and provenance.
@@ -88,18 +98,22 @@ pub fn cell_for_model(
     path: &Path,
     summary: &ModelSummary,
     format: &str,
-    model: &ModelOptions,
-    context: &ContextOptions,
-    parallel: u32,
+    engine: &EngineSettings,
     source: &Source,
     quiet: bool,
 ) -> Result<CellInfo> {
-    let bar = progress::bytes_bar(summary.file_size, &format!("sha256 {}", path.display()), quiet);
+    let (model, context, parallel) = (&engine.model, &engine.context, engine.parallel);
+    let bar = progress::bytes_bar(
+        summary.file_size,
+        &format!("sha256 {}", path.display()),
+        quiet,
+    );
     let sha = HashCache::default_location().sha256_file(path, |d| bar.set_position(d))?;
     bar.finish_and_clear();
-    let name = path
-        .file_stem()
-        .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+    let name = path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     let build = BuildInfo::get();
     Ok(CellInfo {
         key: format!("{}:{}:{format}", &sha[..16], summary.file_type),

@@ -7,12 +7,14 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 
-use super::common::{build_plans, cell_for_model, model_summary, parse_tasks, sandbox_for, task_options};
+use super::common::{
+    build_plans, cell_for_model, model_summary, parse_tasks, sandbox_for, task_options,
+};
 use super::speed::run_options;
 use crate::cli::EvalArgs;
 use crate::error::bad_input;
 use crate::eval::aggregate::{summarize, TaskSummary};
-use crate::eval::runner::{run_cell, CellRun};
+use crate::eval::runner::{run_cell, CellRun, EngineSettings};
 use crate::store::{CellStatus, Store};
 use crate::tasks::TaskName;
 
@@ -24,12 +26,17 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     }
     let (model_options, mut context) = run_options(&args.run)?;
     context.n_ctx = args.ctx.unwrap_or(0);
+    let engine = EngineSettings {
+        model: model_options,
+        context,
+        parallel: args.parallel,
+    };
     let summary = model_summary(&args.model)?;
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
     let plans = build_plans(&tasks, &opts, &source)?;
 
     let store = Store::open(&args.out.join("results.sqlite"))?;
-    let cell = cell_for_model(&args.model, &summary, "raw", &model_options, &context, args.parallel, &source, quiet)?;
+    let cell = cell_for_model(&args.model, &summary, "raw", &engine, &source, quiet)?;
     let run_id = store.begin_run(
         "eval",
         &json!({ "args": std::env::args().collect::<Vec<_>>(), "cell": cell.key, "source": source.describe() }),
@@ -51,9 +58,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         cell,
         model_path: args.model.clone(),
         plans: &plans,
-        model_options,
-        context,
-        parallel: args.parallel,
+        engine,
         sandbox,
         sandbox_threads: args.sandbox.jobs,
         verbosity,
@@ -64,8 +69,13 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     for plan in &plans {
         let runs = store.task_runs(Some(outcome.cell_id))?;
         if let Some(tr) = runs.iter().find(|t| t.task_key == plan.key()) {
-            let wanted: std::collections::HashSet<&str> = plan.items.iter().map(|i| i.id.as_str()).collect();
-            let items: Vec<_> = store.items(tr.id)?.into_iter().filter(|i| wanted.contains(i.item_id.as_str())).collect();
+            let wanted: std::collections::HashSet<&str> =
+                plan.items.iter().map(|i| i.id.as_str()).collect();
+            let items: Vec<_> = store
+                .items(tr.id)?
+                .into_iter()
+                .filter(|i| wanted.contains(i.item_id.as_str()))
+                .collect();
             summaries.push(summarize(plan.task, &items));
         }
     }
@@ -77,11 +87,17 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             outcome.stored,
             outcome.skipped,
             outcome.elapsed_ms / 1e3,
-            outcome.peak_rss_bytes.map_or("-".into(), crate::units::bytes),
+            outcome
+                .peak_rss_bytes
+                .map_or("-".into(), crate::units::bytes),
         );
     }
     if outcome.status == CellStatus::Failed {
-        eprintln!("error: {}: {}", args.model.display(), outcome.error.unwrap_or_default());
+        eprintln!(
+            "error: {}: {}",
+            args.model.display(),
+            outcome.error.unwrap_or_default()
+        );
         return Ok(1);
     }
     Ok(0)
@@ -123,7 +139,16 @@ pub fn render_summary(summaries: &[TaskSummary], wall: &[(TaskName, f64)]) -> St
         }
     }
     markdown(
-        &["task", "metric", "score %", "± se", "95% CI", "n", "format failures", "wall s"],
+        &[
+            "task",
+            "metric",
+            "score %",
+            "± se",
+            "95% CI",
+            "n",
+            "format failures",
+            "wall s",
+        ],
         &[Left, Left, Right, Right, Right, Right, Right, Right],
         &rows,
     )

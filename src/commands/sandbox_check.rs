@@ -22,8 +22,15 @@ pub fn run(args: &SandboxCheckArgs) -> Result<i32> {
             allow_weak: true,
             ..policy
         })?;
-        let outcome = sandbox.run_python("import sys\nprint('hello from', sys.version.split()[0])\n")?;
-        println!("test run: {:?}, {} ({} ms): {}", outcome.verdict, outcome.reason, outcome.duration_ms, outcome.stdout_tail.trim());
+        let outcome =
+            sandbox.run_python("import sys\nprint('hello from', sys.version.split()[0])\n")?;
+        println!(
+            "test run: {:?}, {} ({} ms): {}",
+            outcome.verdict,
+            outcome.reason,
+            outcome.duration_ms,
+            outcome.stdout_tail.trim()
+        );
     }
     Ok(0)
 }

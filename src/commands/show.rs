@@ -31,7 +31,9 @@ pub fn run(args: &ShowArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     if args.items.is_empty() {
         for tr in &runs {
-            let Some(cell) = cells.iter().find(|c| c.id == tr.cell_id) else { continue };
+            let Some(cell) = cells.iter().find(|c| c.id == tr.cell_id) else {
+                continue;
+            };
             if !selected(args, cell, tr) {
                 continue;
             }
@@ -53,8 +55,12 @@ pub fn run(args: &ShowArgs) -> Result<i32> {
     let mut found = 0;
     for id in &args.items {
         for (tr_id, item) in store.find_items(id)? {
-            let Some(tr) = runs.iter().find(|t| t.id == tr_id) else { continue };
-            let Some(cell) = cells.iter().find(|c| c.id == tr.cell_id) else { continue };
+            let Some(tr) = runs.iter().find(|t| t.id == tr_id) else {
+                continue;
+            };
+            let Some(cell) = cells.iter().find(|c| c.id == tr.cell_id) else {
+                continue;
+            };
             if !selected(args, cell, tr) {
                 continue;
             }
@@ -82,29 +88,49 @@ pub fn run(args: &ShowArgs) -> Result<i32> {
 }
 
 fn selected(args: &ShowArgs, cell: &StoredCell, tr: &TaskRun) -> bool {
-    args.task.as_ref().is_none_or(|t| tr.task == *t) && args.model.as_ref().is_none_or(|m| cell.info.model.contains(m))
+    args.task.as_ref().is_none_or(|t| tr.task == *t)
+        && args
+            .model
+            .as_ref()
+            .is_none_or(|m| cell.info.model.contains(m))
 }
 
 /// Rebuilds an item's prompt from its task run's protocol; Err says why it could not be
 /// rebuilt or that it does not match the stored hash.
 fn rebuild_prompt(tr: &TaskRun, cell: &StoredCell, item: &ItemRow) -> Result<String, String> {
     let task = TaskName::parse(&tr.task).ok_or("unknown task")?;
-    let opts = TaskOptions::from_protocol(&tr.protocol).ok_or("the protocol has no options to rebuild from")?;
+    let opts = TaskOptions::from_protocol(&tr.protocol)
+        .ok_or("the protocol has no options to rebuild from")?;
     let source = match cell.info.config.get("data_source").and_then(|s| s.as_str()) {
         Some(s) if s.starts_with("folder ") => Source::Dir(PathBuf::from(&s["folder ".len()..])),
         _ => Source::Embedded,
     };
     let plan = build_plan(task, &opts, &source).map_err(|e| format!("{e:#}"))?;
-    let it = plan.items.iter().find(|i| i.id == item.item_id).ok_or("item not in the dataset")?;
+    let it = plan
+        .items
+        .iter()
+        .find(|i| i.id == item.item_id)
+        .ok_or("item not in the dataset")?;
     let text = it.work.prompt_text().to_string();
     if sha256_hex(text.as_bytes()) != item.prompt_sha256 {
-        return Err("the rebuilt prompt does not match the stored hash (different data or code)".into());
+        return Err(
+            "the rebuilt prompt does not match the stored hash (different data or code)".into(),
+        );
     }
     Ok(text)
 }
 
-fn render(cell: &StoredCell, tr: &TaskRun, item: &ItemRow, prompt: &Result<String, String>, full: bool) -> String {
-    let mut s = format!("== {} · {} ({}) · {}\n", cell.info.model, tr.task, tr.task_key, item.item_id);
+fn render(
+    cell: &StoredCell,
+    tr: &TaskRun,
+    item: &ItemRow,
+    prompt: &Result<String, String>,
+    full: bool,
+) -> String {
+    let mut s = format!(
+        "== {} · {} ({}) · {}\n",
+        cell.info.model, tr.task, tr.task_key, item.item_id
+    );
     let verdict = if item.correct {
         "correct"
     } else if item.format_failure {
@@ -113,16 +139,28 @@ fn render(cell: &StoredCell, tr: &TaskRun, item: &ItemRow, prompt: &Result<Strin
         "wrong"
     };
     s.push_str(&format!("verdict:    {verdict}\n"));
-    s.push_str(&format!("extracted:  {}\n", item.extracted.as_deref().unwrap_or("-")));
+    s.push_str(&format!(
+        "extracted:  {}\n",
+        item.extracted.as_deref().unwrap_or("-")
+    ));
     s.push_str(&format!("gold:       {}\n", one_line(&item.gold, 200)));
-    s.push_str(&format!("metrics:    {}\n", serde_json::to_string(&item.metrics).unwrap_or_default()));
+    s.push_str(&format!(
+        "metrics:    {}\n",
+        serde_json::to_string(&item.metrics).unwrap_or_default()
+    ));
     s.push_str(&format!(
         "tokens:     prompt {}, output {}; {:.1} ms\n",
         item.prompt_tokens, item.output_tokens, item.time_ms
     ));
     match prompt {
-        Ok(_) => s.push_str(&format!("prompt:     sha256 {} (rebuilt and verified)\n", &item.prompt_sha256[..16])),
-        Err(why) => s.push_str(&format!("prompt:     sha256 {} ({why})\n", &item.prompt_sha256[..16])),
+        Ok(_) => s.push_str(&format!(
+            "prompt:     sha256 {} (rebuilt and verified)\n",
+            &item.prompt_sha256[..16]
+        )),
+        Err(why) => s.push_str(&format!(
+            "prompt:     sha256 {} ({why})\n",
+            &item.prompt_sha256[..16]
+        )),
     }
     if let (true, Ok(p)) = (full, prompt) {
         s.push_str("--- prompt ---\n");

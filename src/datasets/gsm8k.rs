@@ -76,16 +76,25 @@ mod tests {
 
     #[test]
     fn parses_and_finds_gold() {
-        let p = parse_jsonl(&file("{\"question\":\"q\",\"answer\":\"2+2=4\\n#### 4\"}\n\n")).unwrap();
+        let p = parse_jsonl(&file(
+            "{\"question\":\"q\",\"answer\":\"2+2=4\\n#### 4\"}\n\n",
+        ))
+        .unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].gold(), "4");
     }
 
     #[test]
     fn errors_name_the_line() {
-        let e = parse_jsonl(&file("{\"question\":\"q\",\"answer\":\"#### 1\"}\n{\"question\":1}\n")).unwrap_err();
+        let e = parse_jsonl(&file(
+            "{\"question\":\"q\",\"answer\":\"#### 1\"}\n{\"question\":1}\n",
+        ))
+        .unwrap_err();
         assert!(e.to_string().starts_with("test.jsonl: line 2: "), "{e}");
         let e = parse_jsonl(&file("{\"question\":\"q\",\"answer\":\"no marker\"}\n")).unwrap_err();
-        assert!(e.to_string().contains("line 1: the answer does not end"), "{e}");
+        assert!(
+            e.to_string().contains("line 1: the answer does not end"),
+            "{e}"
+        );
     }
 }

@@ -43,7 +43,12 @@ pub fn parse_jsonl(file: &DataFile) -> Result<Vec<HumanEvalTask>> {
         let task: HumanEvalTask = serde_json::from_str(line)
             .map_err(|e| bad_input(format!("{}: line {}: {e}", file.shown, n + 1)))?;
         if out.iter().any(|t| t.task_id == task.task_id) {
-            return Err(bad_input(format!("{}: line {}: duplicate task {}", file.shown, n + 1, task.task_id)));
+            return Err(bad_input(format!(
+                "{}: line {}: duplicate task {}",
+                file.shown,
+                n + 1,
+                task.task_id
+            )));
         }
         out.push(task);
     }

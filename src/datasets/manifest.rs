@@ -55,7 +55,9 @@ pub fn get(name: &str) -> Result<&'static Manifest> {
     let all = PARSED.get_or_init(|| {
         MANIFESTS
             .iter()
-            .map(|(n, text)| toml::from_str(text).unwrap_or_else(|e| panic!("embedded manifest {n}: {e}")))
+            .map(|(n, text)| {
+                toml::from_str(text).unwrap_or_else(|e| panic!("embedded manifest {n}: {e}"))
+            })
             .collect()
     });
     all.iter()
@@ -74,7 +76,14 @@ mod tests {
         assert_eq!(mmlu.rows_under("mmlu/dev"), 285);
         assert_eq!(mmlu.rows_under("mmlu/val"), 1_531);
         assert_eq!(get("gsm8k").unwrap().rows_under("gsm8k"), 1_319 + 7_473);
-        assert_eq!(get("humaneval").unwrap().file("humaneval/HumanEval.jsonl").unwrap().rows, Some(164));
+        assert_eq!(
+            get("humaneval")
+                .unwrap()
+                .file("humaneval/HumanEval.jsonl")
+                .unwrap()
+                .rows,
+            Some(164)
+        );
     }
 
     #[test]
@@ -82,9 +91,16 @@ mod tests {
         for (name, bytes) in [
             ("mmlu", &include_bytes!("../../datasets/mmlu.tar.gz")[..]),
             ("gsm8k", &include_bytes!("../../datasets/gsm8k.tar.gz")[..]),
-            ("humaneval", &include_bytes!("../../datasets/humaneval.tar.gz")[..]),
+            (
+                "humaneval",
+                &include_bytes!("../../datasets/humaneval.tar.gz")[..],
+            ),
         ] {
-            assert_eq!(crate::hashing::sha256_hex(bytes), get(name).unwrap().archive_sha256, "{name}");
+            assert_eq!(
+                crate::hashing::sha256_hex(bytes),
+                get(name).unwrap().archive_sha256,
+                "{name}"
+            );
         }
     }
 }

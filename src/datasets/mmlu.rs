@@ -43,12 +43,20 @@ pub fn subjects(files: &DatasetFiles) -> Result<Vec<String>> {
     Ok(files
         .list("mmlu/dev", "_dev.csv")?
         .iter()
-        .filter_map(|p| p.strip_prefix("mmlu/dev/")?.strip_suffix("_dev.csv").map(str::to_string))
+        .filter_map(|p| {
+            p.strip_prefix("mmlu/dev/")?
+                .strip_suffix("_dev.csv")
+                .map(str::to_string)
+        })
         .collect())
 }
 
 /// One subject's questions of one split, with the file they came from.
-pub fn load(files: &DatasetFiles, subject: &str, split: Split) -> Result<(Vec<MmluQuestion>, DataFile)> {
+pub fn load(
+    files: &DatasetFiles,
+    subject: &str,
+    split: Split,
+) -> Result<(Vec<MmluQuestion>, DataFile)> {
     let path = format!("mmlu/{0}/{subject}_{0}.csv", split.name());
     let file = files.read(&path)?;
     let questions = parse_csv(&file, subject)?;
@@ -66,7 +74,11 @@ pub fn parse_csv(file: &DataFile, subject: &str) -> Result<Vec<MmluQuestion>> {
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
-            bad_input(format!("{}: record {} (line {line}): {e}", file.shown, i + 1))
+            bad_input(format!(
+                "{}: record {} (line {line}): {e}",
+                file.shown,
+                i + 1
+            ))
         })?;
         let line = record.position().map_or(0, |p| p.line());
         let at = || format!("{}: record {} (line {line})", file.shown, i + 1);
@@ -82,7 +94,12 @@ pub fn parse_csv(file: &DataFile, subject: &str) -> Result<Vec<MmluQuestion>> {
             "B" => 1,
             "C" => 2,
             "D" => 3,
-            other => return Err(bad_input(format!("{}: answer {other:?} is not one of A, B, C, D", at()))),
+            other => {
+                return Err(bad_input(format!(
+                    "{}: answer {other:?} is not one of A, B, C, D",
+                    at()
+                )))
+            }
         };
         out.push(MmluQuestion {
             subject: subject.to_string(),
@@ -129,8 +146,15 @@ mod tests {
     #[test]
     fn errors_name_file_record_and_line() {
         let e = parse_csv(&file("q,a,b,c,d,A\nq2,a,b,c,d,E\n"), "x").unwrap_err();
-        assert_eq!(e.to_string(), "x_test.csv: record 2 (line 2): answer \"E\" is not one of A, B, C, D");
+        assert_eq!(
+            e.to_string(),
+            "x_test.csv: record 2 (line 2): answer \"E\" is not one of A, B, C, D"
+        );
         let e = parse_csv(&file("q,a,b,c,A\n"), "x").unwrap_err();
-        assert!(e.to_string().contains("record 1 (line 1): expected 6 fields"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("record 1 (line 1): expected 6 fields"),
+            "{e}"
+        );
     }
 }

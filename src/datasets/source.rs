@@ -18,7 +18,10 @@ use crate::hashing::sha256_hex;
 const EMBEDDED: &[(&str, &[u8])] = &[
     ("mmlu", include_bytes!("../../datasets/mmlu.tar.gz")),
     ("gsm8k", include_bytes!("../../datasets/gsm8k.tar.gz")),
-    ("humaneval", include_bytes!("../../datasets/humaneval.tar.gz")),
+    (
+        "humaneval",
+        include_bytes!("../../datasets/humaneval.tar.gz"),
+    ),
 ];
 
 /// A benchmark data source chosen by the user.
@@ -64,7 +67,10 @@ impl DatasetFiles {
             Source::Embedded => Some(embedded_archive(dataset)?),
             Source::Dir(dir) => {
                 if !dir.is_dir() {
-                    return Err(bad_input(format!("{}: no such data directory", dir.display())));
+                    return Err(bad_input(format!(
+                        "{}: no such data directory",
+                        dir.display()
+                    )));
                 }
                 None
             }
@@ -86,17 +92,18 @@ impl DatasetFiles {
     pub fn read(&self, path: &str) -> Result<DataFile> {
         let (bytes, shown) = match (&self.source, self.embedded) {
             (Source::Embedded, Some(files)) => (
-                files
-                    .get(path)
-                    .cloned()
-                    .ok_or_else(|| anyhow!("the embedded {} data has no file {path}", self.manifest.name))?,
+                files.get(path).cloned().ok_or_else(|| {
+                    anyhow!(
+                        "the embedded {} data has no file {path}",
+                        self.manifest.name
+                    )
+                })?,
                 format!("embedded:{path}"),
             ),
             (Source::Dir(dir), _) => {
                 let full = dir.join(path);
-                let bytes = std::fs::read(&full).map_err(|e| {
-                    bad_input(format!("{}: cannot read: {e}", full.display()))
-                })?;
+                let bytes = std::fs::read(&full)
+                    .map_err(|e| bad_input(format!("{}: cannot read: {e}", full.display())))?;
                 (bytes, full.display().to_string())
             }
             _ => bail!("dataset source and contents disagree"),
@@ -155,10 +162,12 @@ impl DatasetFiles {
 
 /// Unpacks an embedded archive once per process.
 fn embedded_archive(dataset: &str) -> Result<&'static BTreeMap<String, Vec<u8>>> {
-    static CACHE: OnceLock<std::sync::Mutex<BTreeMap<String, &'static BTreeMap<String, Vec<u8>>>>> =
-        OnceLock::new();
+    type Archive = BTreeMap<String, Vec<u8>>;
+    static CACHE: OnceLock<std::sync::Mutex<BTreeMap<String, &'static Archive>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let mut guard = cache.lock().map_err(|_| anyhow!("dataset cache poisoned"))?;
+    let mut guard = cache
+        .lock()
+        .map_err(|_| anyhow!("dataset cache poisoned"))?;
     if let Some(files) = guard.get(dataset) {
         return Ok(files);
     }
@@ -175,7 +184,10 @@ fn embedded_archive(dataset: &str) -> Result<&'static BTreeMap<String, Vec<u8>>>
 fn unpack_tar_gz(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
     let mut files = BTreeMap::new();
-    for entry in archive.entries().context("reading an embedded dataset archive")? {
+    for entry in archive
+        .entries()
+        .context("reading an embedded dataset archive")?
+    {
         let mut entry = entry?;
         let path = entry.path()?.to_string_lossy().into_owned();
         let mut data = Vec::with_capacity(entry.size() as usize);
@@ -201,8 +213,10 @@ pub fn text_of(file: &DataFile) -> Result<String> {
 
 /// sha256 over the `path sha256` lines of the files used: the dataset identity results carry.
 pub fn content_hash(files: &[&DataFile]) -> String {
-    let mut lines: Vec<String> = files.iter().map(|f| format!("{} {}\n", f.sha256, f.path)).collect();
+    let mut lines: Vec<String> = files
+        .iter()
+        .map(|f| format!("{} {}\n", f.sha256, f.path))
+        .collect();
     lines.sort();
     sha256_hex(lines.concat().as_bytes())
 }
-

@@ -192,13 +192,19 @@ impl LoadedModel {
     }
 
     fn piece(&self, token: Token) -> Vec<u8> {
-        self.model.vocab().token_to_piece(LlamaToken(token), false, None)
+        self.model
+            .vocab()
+            .token_to_piece(LlamaToken(token), false, None)
     }
 }
 
 impl Tokenizer for LoadedModel {
     fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<Token>> {
-        Ok(token_ids(&self.model.vocab().tokenize(text.as_bytes(), add_special, true)))
+        Ok(token_ids(&self.model.vocab().tokenize(
+            text.as_bytes(),
+            add_special,
+            true,
+        )))
     }
 
     fn detokenize(&self, tokens: &[Token]) -> Result<String> {
@@ -432,8 +438,14 @@ impl<'m> LlamaEngine<'m> {
             let mut wanted = Vec::new();
             for (i, &(g, pos)) in chunk.iter().enumerate() {
                 let job = &group[g];
-                let preds: Vec<&Prediction> = job.predictions.iter().filter(|p| p.pos == pos).collect();
-                self.batch.add(LlamaToken(job.tokens[pos]), pos as i32, &[g as i32], !preds.is_empty())?;
+                let preds: Vec<&Prediction> =
+                    job.predictions.iter().filter(|p| p.pos == pos).collect();
+                self.batch.add(
+                    LlamaToken(job.tokens[pos]),
+                    pos as i32,
+                    &[g as i32],
+                    !preds.is_empty(),
+                )?;
                 if !preds.is_empty() {
                     self.logit_rows.push(i as i32);
                     wanted.push(preds);
@@ -479,7 +491,10 @@ fn plan_sequences(requests: &[ScoreRequest]) -> Vec<SeqJob> {
     while i < requests.len() {
         let r = &requests[i];
         let mut j = i;
-        while j < requests.len() && requests[j].context == r.context && requests[j].continuation.len() == 1 {
+        while j < requests.len()
+            && requests[j].context == r.context
+            && requests[j].continuation.len() == 1
+        {
             j += 1;
         }
         if j > i {

@@ -10,9 +10,9 @@ pub use llama::{
     backend_description, ensure_backend, ContextMemory, ContextOptions, FlashAttn, LlamaEngine,
     LoadedModel, Logits, ModelOptions,
 };
+pub use logprob::argmax;
 pub use logprob::log_softmax_at;
 pub use stops::StopMatcher;
-pub use logprob::argmax;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

@@ -32,9 +32,15 @@ pub fn summarize(task: TaskName, items: &[ItemRow]) -> TaskSummary {
             *sums.entry(k.clone()).or_default() += v;
         }
     }
-    let metrics: BTreeMap<String, Proportion> = sums.iter().map(|(k, &s)| (k.clone(), proportion(s, n))).collect();
+    let metrics: BTreeMap<String, Proportion> = sums
+        .iter()
+        .map(|(k, &s)| (k.clone(), proportion(s, n)))
+        .collect();
     let metric = task.primary_metric().to_string();
-    let score = metrics.get(&metric).copied().unwrap_or_else(|| proportion(0.0, n));
+    let score = metrics
+        .get(&metric)
+        .copied()
+        .unwrap_or_else(|| proportion(0.0, n));
 
     let mut groups: BTreeMap<String, (f64, u64)> = BTreeMap::new();
     let mut categories: BTreeMap<String, (f64, u64)> = BTreeMap::new();
@@ -45,12 +51,18 @@ pub fn summarize(task: TaskName, items: &[ItemRow]) -> TaskSummary {
             let e = groups.entry(g.clone()).or_default();
             e.0 += v;
             e.1 += 1;
-            let c = categories.entry(mmlu::category(g).unwrap_or("other").to_string()).or_default();
+            let c = categories
+                .entry(mmlu::category(g).unwrap_or("other").to_string())
+                .or_default();
             c.0 += v;
             c.1 += 1;
         }
     }
-    let props = |m: BTreeMap<String, (f64, u64)>| m.into_iter().map(|(k, (s, n))| (k, proportion(s, n))).collect();
+    let props = |m: BTreeMap<String, (f64, u64)>| {
+        m.into_iter()
+            .map(|(k, (s, n))| (k, proportion(s, n)))
+            .collect()
+    };
     TaskSummary {
         task: task.as_str().to_string(),
         metric,

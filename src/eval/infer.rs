@@ -51,10 +51,18 @@ impl Tokenized {
 
 /// lm-eval's `_encode_pair`: trailing whitespace of the context moves to the continuation;
 /// the continuation's tokens are those of `context + continuation` after the context's own.
-pub fn encode_pair(tok: &dyn Tokenizer, context: &str, continuation: &str, add_bos: bool) -> Result<(Vec<Token>, Vec<Token>)> {
+pub fn encode_pair(
+    tok: &dyn Tokenizer,
+    context: &str,
+    continuation: &str,
+    add_bos: bool,
+) -> Result<(Vec<Token>, Vec<Token>)> {
     let trimmed = context.trim_end();
     let (ctx, cont) = if trimmed.len() < context.len() {
-        (trimmed.to_string(), format!("{}{continuation}", &context[trimmed.len()..]))
+        (
+            trimmed.to_string(),
+            format!("{}{continuation}", &context[trimmed.len()..]),
+        )
     } else {
         (context.to_string(), continuation.to_string())
     };
@@ -66,11 +74,17 @@ pub fn encode_pair(tok: &dyn Tokenizer, context: &str, continuation: &str, add_b
 
 pub fn tokenize_unit(tok: &dyn Tokenizer, work: &Work, add_bos: bool) -> Result<Tokenized> {
     Ok(match work {
-        Work::Choices { context, continuations } => {
+        Work::Choices {
+            context,
+            continuations,
+        } => {
             let mut requests = Vec::with_capacity(continuations.len());
             for c in continuations {
                 let (context, continuation) = encode_pair(tok, context, c, add_bos)?;
-                requests.push(ScoreRequest { context, continuation });
+                requests.push(ScoreRequest {
+                    context,
+                    continuation,
+                });
             }
             Tokenized::Choices { requests }
         }
@@ -108,7 +122,9 @@ pub fn run_units(
                 let mut requests = Vec::new();
                 let mut spans = Vec::new();
                 while j < units.len() && j - i < batch_items.max(1) && same_group(j) {
-                    let Tokenized::Choices { requests: r } = &units[j] else { break };
+                    let Tokenized::Choices { requests: r } = &units[j] else {
+                        break;
+                    };
                     spans.push((j, requests.len(), r.len()));
                     requests.extend(r.iter().cloned());
                     j += 1;
@@ -136,7 +152,9 @@ pub fn run_units(
                 let mut j = i;
                 let mut requests = Vec::new();
                 while j < units.len() && same_group(j) {
-                    let Tokenized::Generate { request } = &units[j] else { break };
+                    let Tokenized::Generate { request } = &units[j] else {
+                        break;
+                    };
                     requests.push(request.clone());
                     j += 1;
                 }

@@ -17,9 +17,17 @@ use crate::engine::{ContextOptions, ModelOptions};
 use crate::hashing::sha256_hex;
 use crate::output::progress;
 use crate::sandbox::{Outcome, Sandbox};
-use crate::store::{CellInfo, CellStatus, ItemRow, Store};
+use crate::store::{CellInfo, CellStatus, ItemRow, Store, TaskRunSpec};
 use crate::tasks::{gsm8k, humaneval, mmlu, Item, Response, Scored, TaskName, TaskPlan};
 use crate::worker::{run_job, ChildOutcome, EvalJob, EvalReady, Event, Job};
+
+/// How to run the model: load options, context, sequences evaluated together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    pub model: ModelOptions,
+    pub context: ContextOptions,
+    pub parallel: u32,
+}
 
 /// What to evaluate in one cell and how.
 pub struct CellRun<'a> {
@@ -28,9 +36,7 @@ pub struct CellRun<'a> {
     pub cell: CellInfo,
     pub model_path: PathBuf,
     pub plans: &'a [TaskPlan],
-    pub model_options: ModelOptions,
-    pub context: ContextOptions,
-    pub parallel: u32,
+    pub engine: EngineSettings,
     /// Needed when a plan is HumanEval.
     pub sandbox: Option<Arc<Sandbox>>,
     pub sandbox_threads: usize,
@@ -80,14 +86,17 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     let mut units = Vec::new();
     let mut skipped = 0;
     for plan in run.plans {
+        let key = plan.key();
         let tr = store.upsert_task_run(
             cell_id,
-            plan.task.as_str(),
-            &plan.key(),
-            &plan.protocol,
-            &plan.dataset_hash,
-            plan.n_shot,
-            plan.items.len(),
+            &TaskRunSpec {
+                task: plan.task.as_str(),
+                task_key: &key,
+                protocol: &plan.protocol,
+                dataset_hash: &plan.dataset_hash,
+                n_shot: plan.n_shot,
+                n_items: plan.items.len(),
+            },
         )?;
         let done = store.done_items(tr.id)?;
         for item in &plan.items {
@@ -136,9 +145,9 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     // The worker, read on its own thread.
     let job = Job::Eval(EvalJob {
         model: run.model_path.clone(),
-        model_options: run.model_options.clone(),
-        context: run.context.clone(),
-        parallel: run.parallel,
+        model_options: run.engine.model.clone(),
+        context: run.engine.context.clone(),
+        parallel: run.engine.parallel,
         units,
     });
     let verbosity = run.verbosity;
@@ -183,7 +192,9 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                 ready_at = Some(std::time::Instant::now());
             }
             Msg::Worker(Event::Result(r)) => {
-                let Some(p) = pending.get_mut(&r.key) else { continue };
+                let Some(p) = pending.get_mut(&r.key) else {
+                    continue;
+                };
                 if p.task == TaskName::Humaneval {
                     let program = humaneval::program(p.item, humaneval::completion(&r.response));
                     let key = r.key.clone();
@@ -218,7 +229,9 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             }
             Msg::Sandboxed(key, outcome) => {
                 in_sandbox -= 1;
-                let Some(p) = pending.remove(&key) else { continue };
+                let Some(p) = pending.remove(&key) else {
+                    continue;
+                };
                 let Some(r) = p.result.clone() else { continue };
                 let scored = match outcome {
                     Ok(o) => humaneval::score(&r.response, &o),
@@ -242,20 +255,37 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     bar.finish_and_clear();
 
     let peak = exit.as_ref().map(|o| o.peak_rss_bytes);
-    let crashed = exit.as_ref().filter(|o| !o.exit.success()).map(ChildOutcome::failure_summary);
+    let crashed = exit
+        .as_ref()
+        .filter(|o| !o.exit.success())
+        .map(ChildOutcome::failure_summary);
     let error = worker_error.or(crashed).or_else(|| {
-        (!pending.is_empty()).then(|| format!("{} items were not answered by the worker", pending.len()))
+        (!pending.is_empty())
+            .then(|| format!("{} items were not answered by the worker", pending.len()))
     });
-    let status = if error.is_some() { CellStatus::Failed } else { CellStatus::Done };
+    let status = if error.is_some() {
+        CellStatus::Failed
+    } else {
+        CellStatus::Done
+    };
     let mut task_wall_ms = Vec::new();
     let mut previous = ready_at.unwrap_or(start);
     for plan in run.plans {
         if let Some(&t) = last_stored.get(&plan.task) {
-            task_wall_ms.push((plan.task, t.saturating_duration_since(previous).as_secs_f64() * 1e3));
+            task_wall_ms.push((
+                plan.task,
+                t.saturating_duration_since(previous).as_secs_f64() * 1e3,
+            ));
             previous = previous.max(t);
         }
     }
-    store.finish_cell(cell_id, status, error.as_deref(), peak, ready.as_ref().map(|r| r.load_ms))?;
+    store.finish_cell(
+        cell_id,
+        status,
+        error.as_deref(),
+        peak,
+        ready.as_ref().map(|r| r.load_ms),
+    )?;
     Ok(CellOutcome {
         cell_id,
         status,

@@ -23,13 +23,19 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<f
     let mut units = Vec::with_capacity(job.units.len());
     for u in &job.units {
         let t = tokenize_unit(&model, &u.work, add_bos)?;
-        if t.cells_needed() > train_ctx as usize || (job.context.n_ctx > 0 && t.cells_needed() > job.context.n_ctx as usize) {
+        if t.cells_needed() > train_ctx as usize
+            || (job.context.n_ctx > 0 && t.cells_needed() > job.context.n_ctx as usize)
+        {
             emit(Event::UnitError {
                 key: u.key.clone(),
                 message: format!(
                     "needs {} tokens of context; the model's context is {}",
                     t.cells_needed(),
-                    if job.context.n_ctx > 0 { job.context.n_ctx } else { train_ctx }
+                    if job.context.n_ctx > 0 {
+                        job.context.n_ctx
+                    } else {
+                        train_ctx
+                    }
                 ),
             })?;
             continue;
@@ -55,6 +61,13 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<f
         n_params: model.n_params(),
         threads: opts.threads,
     }))?;
-    run_units(&mut engine, &keys, &groups, &units, parallel as usize, &mut |r| emit(Event::Result(r)))?;
+    run_units(
+        &mut engine,
+        &keys,
+        &groups,
+        &units,
+        parallel as usize,
+        &mut |r| emit(Event::Result(r)),
+    )?;
     Ok(start.elapsed().as_secs_f64() * 1e3)
 }

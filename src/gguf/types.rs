@@ -125,7 +125,7 @@ pub fn file_type_by_name(name: &str) -> Option<&'static FileType> {
 /// Bytes taken by `n_elements` elements of type `ty`, or `None` when the count is not a
 /// whole number of blocks (a corrupt tensor info) or overflows.
 pub fn tensor_bytes(ty: &GgmlType, n_elements: u64) -> Option<u64> {
-    if n_elements % ty.block_size != 0 {
+    if !n_elements.is_multiple_of(ty.block_size) {
         return None;
     }
     (n_elements / ty.block_size).checked_mul(ty.type_size)

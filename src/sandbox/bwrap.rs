@@ -271,6 +271,7 @@ mod unit {
             nested_userns_blocked: true,
             rlimits: true,
             process_limit: ProcessLimit::Unlimited,
+            memory_cgroup: None,
             new_session: true,
             scrubbed_environment: true,
             notes: Vec::new(),

@@ -1,7 +1,9 @@
-//! A fresh `pids` cgroup per run: caps the number of processes even for root (where
-//! `RLIMIT_NPROC` is ignored), lists every process of the run so all of them can be killed,
-//! and is removed when the run ends. Works with cgroup v1 (`/sys/fs/cgroup/pids`) and with
-//! cgroup v2 when the `pids` controller is enabled for children of `/sys/fs/cgroup`.
+//! Per-run cgroups, one per controller: `pids` caps the number of processes even for root
+//! (where `RLIMIT_NPROC` is ignored) and `memory` caps the resident memory of the whole run
+//! (`RLIMIT_AS` is per process). Either one lists every process of the run, so all can be
+//! killed; it is removed when the run ends. A run cgroup is a child of this process's own
+//! cgroup, so every limit above us still applies, with cgroup v1 or v2 (where the
+//! controller must be enabled for our children).
 
 use std::ffi::CString;
 use std::fs;
@@ -14,27 +16,89 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-/// Where a per-run cgroup may be created, in order of preference.
-const PARENTS: [&str; 2] = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"];
-
 /// How long killing and removing a cgroup may take before we give up and leave it behind.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(5);
 
 /// Makes cgroup names unique within this process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-/// The first parent under which we can create a cgroup with a writable `pids.max`, checked
-/// by creating and removing a probe cgroup.
-pub(crate) fn find_parent() -> Option<PathBuf> {
-    PARENTS.iter().map(Path::new).find_map(|parent| {
-        // Only a real cgroup directory has cgroup.procs (a tmpfs at /sys/fs/cgroup does not).
-        if !parent.join("cgroup.procs").is_file() {
-            return None;
+/// A cgroup controller the sandbox uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Controller {
+    Pids,
+    Memory,
+}
+
+impl Controller {
+    fn name(self) -> &'static str {
+        match self {
+            Controller::Pids => "pids",
+            Controller::Memory => "memory",
         }
-        let probe = RunCgroup::create(parent, 1).ok()?;
-        drop(probe);
-        remove_stale(parent);
-        Some(parent.to_path_buf())
+    }
+
+    /// The file holding the limit, for cgroup v1 and for v2.
+    fn limit_files(self) -> [&'static str; 2] {
+        match self {
+            Controller::Pids => ["pids.max", "pids.max"],
+            Controller::Memory => ["memory.limit_in_bytes", "memory.max"],
+        }
+    }
+}
+
+/// The first place under which we can create a cgroup with a writable limit for
+/// `controller`, checked by creating and removing a probe cgroup.
+pub(crate) fn find_parent(controller: Controller) -> Option<PathBuf> {
+    parent_candidates(controller)
+        .into_iter()
+        .find_map(|parent| {
+            // Only a real cgroup directory has cgroup.procs (a tmpfs at /sys/fs/cgroup does not).
+            if !parent.join("cgroup.procs").is_file() {
+                return None;
+            }
+            let probe = RunCgroup::create(&parent, controller, 1 << 20).ok()?;
+            drop(probe);
+            remove_stale(&parent);
+            Some(parent)
+        })
+}
+
+/// Our own cgroup in the v1 hierarchy of `controller`, then in the v2 hierarchy.
+fn parent_candidates(controller: Controller) -> Vec<PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v1_root = Path::new("/sys/fs/cgroup").join(controller.name());
+    let mut candidates = Vec::new();
+    if let Some(path) = own_cgroup(&own, controller.name()) {
+        candidates.push(under(&v1_root, path));
+    }
+    if let Some(path) = own_cgroup(&own, "") {
+        candidates.push(under(Path::new("/sys/fs/cgroup"), path));
+    }
+    candidates
+}
+
+/// A cgroup path ("/" or "/a/b") below a hierarchy's mount point.
+fn under(mount: &Path, cgroup_path: &str) -> PathBuf {
+    let relative = cgroup_path.trim_matches('/');
+    if relative.is_empty() {
+        mount.to_path_buf()
+    } else {
+        mount.join(relative)
+    }
+}
+
+/// The path of our cgroup for `controller` from a /proc/self/cgroup text
+/// ("ID:CONTROLLERS:PATH" lines); the empty name picks the cgroup v2 line ("0::PATH").
+fn own_cgroup<'a>(proc_self_cgroup: &'a str, controller: &str) -> Option<&'a str> {
+    proc_self_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let matches = if controller.is_empty() {
+            controllers.is_empty()
+        } else {
+            controllers.split(',').any(|c| c == controller)
+        };
+        matches.then_some(path)
     })
 }
 
@@ -65,8 +129,8 @@ pub(crate) struct RunCgroup {
 }
 
 impl RunCgroup {
-    /// Create `parent/frontier-sandbox-<pid>-<n>` allowing at most `max_tasks` tasks.
-    pub(crate) fn create(parent: &Path, max_tasks: u64) -> Result<RunCgroup> {
+    /// Create `parent/frontier-sandbox-<pid>-<n>` with `limit` for `controller`.
+    pub(crate) fn create(parent: &Path, controller: Controller, limit: u64) -> Result<RunCgroup> {
         let name = format!(
             "frontier-sandbox-{}-{}",
             std::process::id(),
@@ -78,14 +142,42 @@ impl RunCgroup {
             .context("cgroup path holds a NUL byte")?;
         // From here on Drop removes the directory, also when writing the limit fails.
         let cgroup = RunCgroup { dir, procs };
-        // pids.max must already exist (made by the kernel): never create it as a plain file.
-        let max = cgroup.dir.join("pids.max");
+        let [v1, v2] = controller.limit_files();
+        let file = if cgroup.dir.join(v1).is_file() {
+            v1
+        } else {
+            v2
+        };
+        cgroup.write_existing(file, &limit.to_string())?;
+        if controller == Controller::Memory {
+            // No swapping past the limit either, where swap is accounted (best effort).
+            let _ = cgroup.write_existing("memory.memsw.limit_in_bytes", &limit.to_string());
+            let _ = cgroup.write_existing("memory.swap.max", "0");
+        }
+        Ok(cgroup)
+    }
+
+    /// Write to a control file the kernel made; never create it as a plain file.
+    fn write_existing(&self, file: &str, value: &str) -> Result<()> {
+        let path = self.dir.join(file);
         fs::OpenOptions::new()
             .write(true)
-            .open(&max)
-            .and_then(|mut f| f.write_all(max_tasks.to_string().as_bytes()))
-            .with_context(|| format!("could not write {}", max.display()))?;
-        Ok(cgroup)
+            .open(&path)
+            .and_then(|mut f| f.write_all(value.as_bytes()))
+            .with_context(|| format!("could not write {}", path.display()))
+    }
+
+    /// How many processes of the run the kernel's OOM killer has killed (memory cgroups).
+    pub(crate) fn oom_kills(&self) -> u64 {
+        ["memory.oom_control", "memory.events"]
+            .iter()
+            .filter_map(|file| fs::read_to_string(self.dir.join(file)).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
     }
 
     /// `cgroup.procs`; a process joins by writing "0" to it.
@@ -141,5 +233,28 @@ impl Drop for RunCgroup {
             }
             thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    const PROC_SELF_CGROUP: &str =
+        "9:name=systemd:/\n8:pids:/\n2:cpu,cpuacct:/a\n4:memory:/process_api/e11d\n0::/user.slice\n";
+
+    #[test]
+    fn finds_our_own_cgroup_per_controller() {
+        assert_eq!(own_cgroup(PROC_SELF_CGROUP, "pids"), Some("/"));
+        assert_eq!(
+            own_cgroup(PROC_SELF_CGROUP, "memory"),
+            Some("/process_api/e11d")
+        );
+        assert_eq!(own_cgroup(PROC_SELF_CGROUP, "cpuacct"), Some("/a"));
+        assert_eq!(own_cgroup(PROC_SELF_CGROUP, ""), Some("/user.slice"));
+        assert_eq!(own_cgroup("8:pids:/\n", "memory"), None);
+        let mount = Path::new("/sys/fs/cgroup/pids");
+        assert_eq!(under(mount, "/"), mount);
+        assert_eq!(under(mount, "/a/b"), mount.join("a/b"));
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::sandbox::bwrap;
-use crate::sandbox::cgroup;
+use crate::sandbox::cgroup::{self, Controller};
 use crate::sandbox::limits::NOBODY;
 use crate::sandbox::outcome::Verdict;
 use crate::sandbox::policy::{BackendKind, SandboxPolicy};
@@ -91,9 +91,13 @@ pub(crate) fn probe(policy: &SandboxPolicy, preference: Preference) -> Detected 
             note: "not found".to_string(),
         }
     });
-    let cgroup_parent = cgroup::find_parent();
+    let cgroup_parent = cgroup::find_parent(Controller::Pids);
     if cgroup_parent.is_none() {
         notes.push("no writable pids cgroup (needs root and cgroup v1 pids, or v2 with the pids controller)".to_string());
+    }
+    let memory_cgroup = cgroup::find_parent(Controller::Memory);
+    if memory_cgroup.is_none() {
+        notes.push("no writable memory cgroup: memory is capped per process only".to_string());
     }
     let base = Protections {
         backend: BackendKind::RlimitsOnly,
@@ -111,6 +115,7 @@ pub(crate) fn probe(policy: &SandboxPolicy, preference: Preference) -> Detected 
         nested_userns_blocked: false,
         rlimits: true,
         process_limit: ProcessLimit::Unlimited,
+        memory_cgroup,
         new_session: true,
         scrubbed_environment: true,
         notes: Vec::new(),

@@ -31,8 +31,8 @@ pub(crate) struct ChildSetup {
     pub open_files: u64,
     /// `RLIMIT_NPROC`, when that is the process-limit mechanism.
     pub nproc: Option<u64>,
-    /// The run cgroup's `cgroup.procs`, joined before anything else is forked.
-    pub cgroup_procs: Option<CString>,
+    /// The run cgroups' `cgroup.procs` files, joined before anything else is forked.
+    pub cgroup_procs: Vec<CString>,
     /// `unshare(CLONE_NEWNET)`: no network but a loopback that is down.
     pub unshare_net: bool,
     /// setgroups([]), setgid and setuid to this id.
@@ -54,7 +54,7 @@ impl ChildSetup {
         // SAFETY: setsid has no memory preconditions; the forked child is never a group
         // leader, so it cannot fail.
         check(unsafe { libc::setsid() })?;
-        if let Some(procs) = &self.cgroup_procs {
+        for procs in &self.cgroup_procs {
             join_cgroup(procs)?;
         }
         if self.unshare_net {

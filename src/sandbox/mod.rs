@@ -7,7 +7,8 @@
 //! backend) it also gets new pid, network, mount, ipc, uts, cgroup and user namespaces, a
 //! read-only view of the filesystem except its temp dir (at `/sandbox`), and empty
 //! `/home`, `/root`, `/tmp`, `/run` and `$HOME`. When we are root the program runs as
-//! uid 65534 and a per-run pids cgroup caps its processes (root ignores `RLIMIT_NPROC`).
+//! uid 65534, a per-run pids cgroup caps its processes (root ignores `RLIMIT_NPROC`) and a
+//! per-run memory cgroup the memory of all of them together (`RLIMIT_AS` is per process).
 //!
 //! [`Protections`] says what actually holds on this machine; [`Sandbox::new`] refuses a
 //! weak sandbox unless the policy allows it (`--allow-weak-sandbox`).

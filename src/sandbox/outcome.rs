@@ -59,13 +59,16 @@ pub(crate) struct LimitsForReason {
     pub wall_timeout_ms: u64,
     pub cpu_seconds: u64,
     pub max_output_bytes: u64,
+    pub memory_bytes: u64,
 }
 
 /// Verdict, reason, exit code and signal for a run. A kill by the supervisor wins over
-/// whatever status the kill produced.
+/// whatever status the kill produced; `oom_killed` (the run's memory cgroup saw the kernel
+/// kill one of its processes) only changes the reason.
 pub(crate) fn classify(
     ending: Ending,
     killed: Option<KillCause>,
+    oom_killed: bool,
     limits: LimitsForReason,
     stderr_tail: &str,
 ) -> (Verdict, String, Option<i32>, Option<i32>) {
@@ -97,7 +100,19 @@ pub(crate) fn classify(
                 limits.cpu_seconds
             ),
         ),
+        (None, Ending::Signaled(libc::SIGKILL)) if oom_killed => (
+            Verdict::Killed,
+            format!(
+                "killed by SIGKILL (memory: the run passed {})",
+                human_bytes(limits.memory_bytes)
+            ),
+        ),
         (None, Ending::Signaled(sig)) => (Verdict::Killed, signal_reason(sig)),
+    };
+    let reason = if oom_killed && !reason.contains("(memory") {
+        format!("{reason} (a process of the run was killed for memory)")
+    } else {
+        reason
     };
     (verdict, reason, exit_code, signal)
 }
@@ -167,9 +182,9 @@ pub(crate) fn signal_name(sig: i32) -> String {
 pub(crate) fn human_bytes(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const GIB: u64 = 1024 * MIB;
-    if bytes >= GIB && bytes % GIB == 0 {
+    if bytes >= GIB && bytes.is_multiple_of(GIB) {
         format!("{} GiB", bytes / GIB)
-    } else if bytes >= MIB && bytes % MIB == 0 {
+    } else if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{bytes} bytes")
@@ -184,11 +199,12 @@ mod unit {
         wall_timeout_ms: 2_000,
         cpu_seconds: 1,
         max_output_bytes: 1024 * 1024,
+        memory_bytes: 2 * 1024 * 1024 * 1024,
     };
 
     #[test]
     fn exit_zero_passes() {
-        let (v, r, code, sig) = classify(Ending::Exited(0), None, LIMITS, "");
+        let (v, r, code, sig) = classify(Ending::Exited(0), None, false, LIMITS, "");
         assert_eq!(
             (v, r.as_str(), code, sig),
             (Verdict::Pass, "exit code 0", Some(0), None)
@@ -198,14 +214,14 @@ mod unit {
     #[test]
     fn failure_names_the_exception() {
         let stderr = "Traceback (most recent call last):\n  File \"/sandbox/main.py\", line 2, in <module>\n    assert add(2,3)==6\nAssertionError\n";
-        let (v, r, ..) = classify(Ending::Exited(1), None, LIMITS, stderr);
+        let (v, r, ..) = classify(Ending::Exited(1), None, false, LIMITS, stderr);
         assert_eq!(v, Verdict::Fail);
         assert_eq!(r, "exit code 1: AssertionError");
     }
 
     #[test]
     fn failure_without_traceback_has_no_exception() {
-        let (_, r, ..) = classify(Ending::Exited(3), None, LIMITS, "some words here\n");
+        let (_, r, ..) = classify(Ending::Exited(3), None, false, LIMITS, "some words here\n");
         assert_eq!(r, "exit code 3");
     }
 
@@ -219,11 +235,11 @@ mod unit {
 
     #[test]
     fn sigxcpu_is_a_timeout_and_other_signals_are_kills() {
-        let (v, r, code, sig) = classify(Ending::Signaled(libc::SIGXCPU), None, LIMITS, "");
+        let (v, r, code, sig) = classify(Ending::Signaled(libc::SIGXCPU), None, false, LIMITS, "");
         assert_eq!(v, Verdict::Timeout);
         assert!(r.contains("SIGXCPU"), "{r}");
         assert_eq!((code, sig), (None, Some(libc::SIGXCPU)));
-        let (v, r, ..) = classify(Ending::Signaled(libc::SIGSEGV), None, LIMITS, "");
+        let (v, r, ..) = classify(Ending::Signaled(libc::SIGSEGV), None, false, LIMITS, "");
         assert_eq!((v, r.as_str()), (Verdict::Killed, "killed by SIGSEGV"));
     }
 
@@ -232,6 +248,7 @@ mod unit {
         let (v, r, ..) = classify(
             Ending::Signaled(libc::SIGKILL),
             Some(KillCause::WallTimeout),
+            false,
             LIMITS,
             "",
         );
@@ -239,10 +256,29 @@ mod unit {
             (v, r.as_str()),
             (Verdict::Timeout, "wall-clock timeout after 2.0 s")
         );
-        let (v, r, ..) = classify(Ending::Exited(0), Some(KillCause::OutputLimit), LIMITS, "");
+        let (v, r, ..) = classify(
+            Ending::Exited(0),
+            Some(KillCause::OutputLimit),
+            false,
+            LIMITS,
+            "",
+        );
         assert_eq!(
             (v, r.as_str()),
             (Verdict::Killed, "output limit 1 MiB exceeded")
+        );
+    }
+
+    #[test]
+    fn oom_kills_are_named() {
+        let (v, r, ..) = classify(Ending::Signaled(libc::SIGKILL), None, true, LIMITS, "");
+        assert_eq!(v, Verdict::Killed);
+        assert_eq!(r, "killed by SIGKILL (memory: the run passed 2 GiB)");
+        let (v, r, ..) = classify(Ending::Exited(1), None, true, LIMITS, "SystemExit: 1\n");
+        assert_eq!(v, Verdict::Fail);
+        assert_eq!(
+            r,
+            "exit code 1: SystemExit: 1 (a process of the run was killed for memory)"
         );
     }
 

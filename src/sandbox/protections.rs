@@ -65,6 +65,10 @@ pub struct Protections {
     /// Address space, CPU, file size, open files (and core dumps off).
     pub rlimits: bool,
     pub process_limit: ProcessLimit,
+    /// Where a per-run memory cgroup is made, capping the resident memory of the whole run
+    /// at `memory_bytes`; `None` when no memory cgroup is writable (then only each process
+    /// is capped, by `RLIMIT_AS`).
+    pub memory_cgroup: Option<PathBuf>,
     /// The program runs in a new session and process group (`setsid`).
     pub new_session: bool,
     /// The environment holds only PATH, HOME, LANG, PYTHONDONTWRITEBYTECODE, PYTHONHASHSEED
@@ -169,6 +173,19 @@ impl Protections {
             p.max_open_files
         );
         line(&mut out, "rlimits", &rlimits);
+        let memory = match &self.memory_cgroup {
+            Some(parent) => format!(
+                "whole run capped at {} by a memory cgroup per run under {}",
+                human_bytes(p.memory_bytes),
+                parent.display()
+            ),
+            None => format!(
+                "NOT capped for the whole run (no writable memory cgroup): up to {} processes × {}",
+                p.max_processes,
+                human_bytes(p.memory_bytes)
+            ),
+        };
+        line(&mut out, "memory", &memory);
         let procs = match &self.process_limit {
             ProcessLimit::PidsCgroup { parent } => format!(
                 "pids cgroup per run under {} ({} processes)",

@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::sandbox::bwrap::{self, BwrapRun, SANDBOX_DIR};
-use crate::sandbox::cgroup::RunCgroup;
+use crate::sandbox::cgroup::{Controller, RunCgroup};
 use crate::sandbox::limits::{tasks_of_uid, ChildSetup};
 use crate::sandbox::outcome::{classify, Ending, LimitsForReason, Outcome};
 use crate::sandbox::output::lock;
@@ -81,15 +81,24 @@ fn run_in(protections: &Protections, workdir: &Path) -> Result<Outcome> {
         BackendKind::RlimitsOnly => 0,
     };
     let max_tasks = policy.max_processes.saturating_add(helpers);
-    let cgroup = match &protections.process_limit {
-        ProcessLimit::PidsCgroup { parent } => Some(RunCgroup::create(parent, max_tasks)?),
-        _ => None,
+    let mut cgroups = Vec::new();
+    if let ProcessLimit::PidsCgroup { parent } = &protections.process_limit {
+        cgroups.push(RunCgroup::create(parent, Controller::Pids, max_tasks)?);
+    }
+    let memory_cgroup = match &protections.memory_cgroup {
+        Some(parent) => Some(RunCgroup::create(
+            parent,
+            Controller::Memory,
+            policy.memory_bytes,
+        )?),
+        None => None,
     };
     let nproc = match &protections.process_limit {
         ProcessLimit::RlimitNproc { uid } => Some(tasks_of_uid(*uid).saturating_add(max_tasks)),
         _ => None,
     };
-    let mut setup = child_setup(protections, cgroup.as_ref(), nproc);
+    let all_cgroups: Vec<&RunCgroup> = cgroups.iter().chain(&memory_cgroup).collect();
+    let mut setup = child_setup(protections, &all_cgroups, nproc);
     let (mut command, status_pipe) = match protections.backend {
         BackendKind::Bwrap => {
             let (read, write) =
@@ -121,7 +130,7 @@ fn run_in(protections: &Protections, workdir: &Path) -> Result<Outcome> {
         read
     });
     let mut child = ChildGuard(Some(child));
-    let watched = supervise(child.get(), cgroup.as_ref(), policy)?;
+    let watched = supervise(child.get(), &all_cgroups, policy)?;
     let status = child.reap()?;
     let set_up = match status_read {
         Some(read) => match bwrap::init_pid(read) {
@@ -144,10 +153,15 @@ fn run_in(protections: &Protections, workdir: &Path) -> Result<Outcome> {
         wall_timeout_ms: policy.wall_timeout_ms,
         cpu_seconds: policy.cpu_seconds,
         max_output_bytes: policy.max_output_bytes,
+        memory_bytes: policy.memory_bytes,
     };
+    let oom_killed = memory_cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0);
     let (verdict, reason, exit_code, signal) =
-        classify(ending, watched.killed, limits, &stderr_tail);
-    drop(cgroup);
+        classify(ending, watched.killed, oom_killed, limits, &stderr_tail);
+    // Dropping the cgroups kills anything left in them and removes them.
+    drop(all_cgroups);
+    drop(cgroups);
+    drop(memory_cgroup);
     Ok(Outcome {
         verdict,
         reason,
@@ -163,7 +177,7 @@ fn run_in(protections: &Protections, workdir: &Path) -> Result<Outcome> {
 /// backend does not do itself.
 fn child_setup(
     protections: &Protections,
-    cgroup: Option<&RunCgroup>,
+    cgroups: &[&RunCgroup],
     nproc: Option<u64>,
 ) -> ChildSetup {
     let policy = &protections.policy;
@@ -174,7 +188,7 @@ fn child_setup(
         file_bytes: policy.max_file_bytes,
         open_files: policy.max_open_files,
         nproc,
-        cgroup_procs: cgroup.map(|c| c.procs_path().clone()),
+        cgroup_procs: cgroups.iter().map(|c| c.procs_path().clone()).collect(),
         // bwrap makes its own network namespace.
         unshare_net: rlimits_only && protections.network_isolated,
         drop_to: protections.run_as_uid,

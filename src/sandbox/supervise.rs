@@ -48,7 +48,7 @@ pub(crate) struct Watched {
 /// reused under us).
 pub(crate) fn supervise(
     child: &mut Child,
-    cgroup: Option<&RunCgroup>,
+    cgroups: &[&RunCgroup],
     policy: &SandboxPolicy,
 ) -> Result<Watched> {
     let pid = child.id() as libc::pid_t;
@@ -91,13 +91,13 @@ pub(crate) fn supervise(
             Ok(Event::OutputLimit) if killed.is_none() => {
                 killed = Some(KillCause::OutputLimit);
                 killed_at = Some(Instant::now());
-                kill_run(pid, cgroup);
+                kill_run(pid, cgroups);
             }
             Ok(Event::OutputLimit) => {}
             Err(RecvTimeoutError::Timeout) if killed.is_none() => {
                 killed = Some(KillCause::WallTimeout);
                 killed_at = Some(Instant::now());
-                kill_run(pid, cgroup);
+                kill_run(pid, cgroups);
             }
             Err(RecvTimeoutError::Timeout) => {
                 bail!("the sandboxed process {pid} did not die within {KILL_GRACE:?} of SIGKILL")
@@ -106,7 +106,7 @@ pub(crate) fn supervise(
     }
     let exited_after = started.elapsed();
     // Whatever is left of the run (in rlimits mode a child may outlive the main process).
-    kill_run(pid, cgroup);
+    kill_run(pid, cgroups);
     wait_drained(&rx, drained);
     if killed.is_none() && total.load(Ordering::SeqCst) > limit {
         // The limit was passed just before the exit; the run counts as killed all the same.
@@ -122,14 +122,14 @@ pub(crate) fn supervise(
 
 /// SIGKILL the spawned process, its process group and everything in its cgroup. Only
 /// called while the spawned process is not yet reaped, so its pid is still ours.
-fn kill_run(pid: libc::pid_t, cgroup: Option<&RunCgroup>) {
+fn kill_run(pid: libc::pid_t, cgroups: &[&RunCgroup]) {
     // SAFETY: kill and killpg have no memory preconditions; pid is our unreaped child and
     // the leader of its own process group (setsid in ChildSetup).
     unsafe {
         libc::kill(pid, libc::SIGKILL);
         libc::killpg(pid, libc::SIGKILL);
     }
-    if let Some(cgroup) = cgroup {
+    for cgroup in cgroups {
         cgroup.signal_all();
     }
 }

@@ -282,6 +282,41 @@ fn huge_allocation_fails_with_memory_error() {
 }
 
 #[test]
+fn processes_together_cannot_pass_the_memory_limit() {
+    // Each child stays under RLIMIT_AS (1 GiB); only the run's memory cgroup stops the sum.
+    let policy = SandboxPolicy {
+        memory_bytes: 1 << 30,
+        wall_timeout_ms: 5_000,
+        ..short_policy()
+    };
+    let Some(sandbox) = bwrap_sandbox(policy) else {
+        return;
+    };
+    if sandbox.protections().memory_cgroup.is_none() {
+        eprintln!("skipping: no memory cgroup here, memory is capped per process only");
+        return;
+    }
+    let program = concat!(
+        "import os, time\n",
+        "children = []\n",
+        "for _ in range(3):\n",
+        "    pid = os.fork()\n",
+        "    if pid == 0:\n",
+        "        x = b'x' * (600 * 1024 * 1024)\n",
+        "        time.sleep(1)\n",
+        "        os._exit(0)\n",
+        "    children.append(pid)\n",
+        "for pid in children:\n",
+        "    _, status = os.waitpid(pid, 0)\n",
+        "    if os.WIFSIGNALED(status):\n",
+        "        raise SystemExit(f'child killed by signal {os.WTERMSIG(status)}')\n",
+    );
+    let outcome = run(&sandbox, program);
+    assert_ne!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+    assert!(outcome.reason.contains("memory"), "{outcome:?}");
+}
+
+#[test]
 fn writing_outside_the_temp_dir_fails() {
     let Some(sandbox) = bwrap_sandbox(short_policy()) else {
         return;

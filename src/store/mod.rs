@@ -81,6 +81,17 @@ pub struct TaskRun {
     pub n_items: usize,
 }
 
+/// What identifies a task run and what it covers.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRunSpec<'a> {
+    pub task: &'a str,
+    pub task_key: &'a str,
+    pub protocol: &'a serde_json::Value,
+    pub dataset_hash: &'a str,
+    pub n_shot: usize,
+    pub n_items: usize,
+}
+
 /// One scored item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemRow {
@@ -124,7 +135,8 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let conn = Connection::open(path).with_context(|| format!("opening results store {}", path.display()))?;
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening results store {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -139,7 +151,10 @@ impl Store {
     /// Opens an existing store, failing when there is none.
     pub fn open_existing(path: &Path) -> Result<Store> {
         if !path.is_file() {
-            return Err(crate::error::bad_input(format!("{}: no results store here", path.display())));
+            return Err(crate::error::bad_input(format!(
+                "{}: no results store here",
+                path.display()
+            )));
         }
         Store::open(path)
     }
@@ -182,7 +197,9 @@ impl Store {
         )?;
         Ok(self
             .conn
-            .query_row("SELECT id FROM cells WHERE key = ?1", [&cell.key], |r| r.get(0))?)
+            .query_row("SELECT id FROM cells WHERE key = ?1", [&cell.key], |r| {
+                r.get(0)
+            })?)
     }
 
     pub fn finish_cell(
@@ -231,16 +248,15 @@ impl Store {
     }
 
     /// Registers a task run (by cell and protocol key) and returns it.
-    pub fn upsert_task_run(
-        &self,
-        cell_id: i64,
-        task: &str,
-        task_key: &str,
-        protocol: &serde_json::Value,
-        dataset_hash: &str,
-        n_shot: usize,
-        n_items: usize,
-    ) -> Result<TaskRun> {
+    pub fn upsert_task_run(&self, cell_id: i64, spec: &TaskRunSpec<'_>) -> Result<TaskRun> {
+        let TaskRunSpec {
+            task,
+            task_key,
+            protocol,
+            dataset_hash,
+            n_shot,
+            n_items,
+        } = *spec;
         self.conn.execute(
             "INSERT INTO task_runs (cell_id, task, task_key, protocol_json, dataset_hash, n_shot, n_items)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -275,7 +291,9 @@ impl Store {
 
     /// Ids of the items already stored for a task run.
     pub fn done_items(&self, task_run_id: i64) -> Result<HashSet<String>> {
-        let mut stmt = self.conn.prepare("SELECT item_id FROM items WHERE task_run_id = ?1")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT item_id FROM items WHERE task_run_id = ?1")?;
         let ids = stmt.query_map([task_run_id], |r| r.get::<_, String>(0))?;
         Ok(ids.collect::<rusqlite::Result<HashSet<_>>>()?)
     }
@@ -308,18 +326,25 @@ impl Store {
     }
 
     pub fn items(&self, task_run_id: i64) -> Result<Vec<ItemRow>> {
-        self.query_items("WHERE task_run_id = ?1 ORDER BY rowid", params![task_run_id])
+        self.query_items(
+            "WHERE task_run_id = ?1 ORDER BY rowid",
+            params![task_run_id],
+        )
     }
 
     /// Items whose id matches exactly, across task runs, with their task run id.
     pub fn find_items(&self, item_id: &str) -> Result<Vec<(i64, ItemRow)>> {
-        let mut stmt = self.conn.prepare(&format!("SELECT task_run_id, {ITEM_COLS} FROM items WHERE item_id = ?1"))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT task_run_id, {ITEM_COLS} FROM items WHERE item_id = ?1"
+        ))?;
         let rows = stmt.query_map([item_id], |r| Ok((r.get(0)?, item_from_row(r, 1)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn query_items(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<ItemRow>> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {ITEM_COLS} FROM items {clause}"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {ITEM_COLS} FROM items {clause}"))?;
         let rows = stmt.query_map(p, |r| item_from_row(r, 0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -371,12 +396,17 @@ impl Store {
     pub fn cell_of_task_run(&self, task_run_id: i64) -> Result<Option<i64>> {
         Ok(self
             .conn
-            .query_row("SELECT cell_id FROM task_runs WHERE id = ?1", [task_run_id], |r| r.get(0))
+            .query_row(
+                "SELECT cell_id FROM task_runs WHERE id = ?1",
+                [task_run_id],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 }
 
-const ITEM_COLS: &str = "item_id, grp, prompt_sha256, output, extracted, gold, correct, format_failure,
+const ITEM_COLS: &str =
+    "item_id, grp, prompt_sha256, output, extracted, gold, correct, format_failure,
     metrics_json, detail_json, prompt_tokens, output_tokens, time_ms";
 
 fn item_from_row(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<ItemRow> {

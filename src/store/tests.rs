@@ -16,6 +16,17 @@ fn cell(key: &str) -> CellInfo {
     }
 }
 
+fn spec(protocol: &serde_json::Value) -> TaskRunSpec<'_> {
+    TaskRunSpec {
+        task: "mmlu",
+        task_key: "mmlu-abc",
+        protocol,
+        dataset_hash: "h",
+        n_shot: 5,
+        n_items: 2,
+    }
+}
+
 fn item(id: &str, correct: bool) -> ItemRow {
     ItemRow {
         item_id: id.into(),
@@ -42,9 +53,12 @@ fn items_are_stored_once_and_survive_reopening() {
         let s = Store::open(&path).unwrap();
         let run = s.begin_run("eval", &json!({})).unwrap();
         let c = s.upsert_cell(run, &cell("k1")).unwrap();
-        let t = s.upsert_task_run(c, "mmlu", "mmlu-abc", &json!({"shots": 5}), "h", 5, 2).unwrap();
+        let t = s.upsert_task_run(c, &spec(&json!({"shots": 5}))).unwrap();
         assert!(s.insert_item(t.id, &item("anatomy/0", true)).unwrap());
-        assert!(!s.insert_item(t.id, &item("anatomy/0", false)).unwrap(), "duplicates are ignored");
+        assert!(
+            !s.insert_item(t.id, &item("anatomy/0", false)).unwrap(),
+            "duplicates are ignored"
+        );
         (t.id, c)
     };
     let s = Store::open(&path).unwrap();
@@ -54,8 +68,12 @@ fn items_are_stored_once_and_survive_reopening() {
     // Re-registering the same cell and protocol finds the same rows.
     let run = s.begin_run("eval", &json!({})).unwrap();
     assert_eq!(s.upsert_cell(run, &cell("k1")).unwrap(), cell_id);
-    assert_eq!(s.upsert_task_run(cell_id, "mmlu", "mmlu-abc", &json!({}), "h", 5, 2).unwrap().id, task_id);
-    s.finish_cell(cell_id, CellStatus::Failed, Some("boom"), Some(1234), None).unwrap();
+    assert_eq!(
+        s.upsert_task_run(cell_id, &spec(&json!({}))).unwrap().id,
+        task_id
+    );
+    s.finish_cell(cell_id, CellStatus::Failed, Some("boom"), Some(1234), None)
+        .unwrap();
     let cells = s.cells().unwrap();
     assert_eq!(cells[0].status, CellStatus::Failed);
     assert_eq!(cells[0].peak_rss_bytes, Some(1234));

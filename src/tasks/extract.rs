@@ -80,7 +80,10 @@ mod tests {
     fn cot_strict_behaves_like_python_re() {
         // Python: re.findall(r"The answer is (\-?[0-9\.\,]+).", s) gives '8', '18', '1'
         // (the final `.` is any character but a newline, and the group backtracks to leave one).
-        assert_eq!(gsm8k_cot_strict("So 8. The answer is 8.\n\n").as_deref(), Some("8"));
+        assert_eq!(
+            gsm8k_cot_strict("So 8. The answer is 8.\n\n").as_deref(),
+            Some("8")
+        );
         assert_eq!(gsm8k_cot_strict("The answer is 18.").as_deref(), Some("18"));
         assert_eq!(gsm8k_cot_strict("The answer is 18").as_deref(), Some("1"));
     }

@@ -46,7 +46,8 @@ struct Exemplar {
 
 /// The 8 chain-of-thought exemplars of lm-eval's `gsm8k_cot` (Wei et al.).
 fn cot_exemplars() -> Vec<Exemplar> {
-    serde_json::from_str(include_str!("gsm8k_cot_exemplars.json")).expect("embedded exemplars parse")
+    serde_json::from_str(include_str!("gsm8k_cot_exemplars.json"))
+        .expect("embedded exemplars parse")
 }
 
 /// `Question: {q}\nAnswer:`
@@ -78,7 +79,12 @@ pub fn cot_prompt(question: &str) -> String {
 }
 
 /// The train indices of each test item's exemplars, for the first `n_items` items.
-pub fn exemplar_indices(n_train: usize, shots: usize, n_items: usize, sampling: Sampling) -> Vec<Vec<usize>> {
+pub fn exemplar_indices(
+    n_train: usize,
+    shots: usize,
+    n_items: usize,
+    sampling: Sampling,
+) -> Vec<Vec<usize>> {
     let mut rnd = PyRandom::new(FEWSHOT_SEED);
     match sampling {
         Sampling::Lmeval => (0..n_items).map(|_| rnd.sample(n_train, shots)).collect(),
@@ -94,7 +100,10 @@ pub fn build(files: &DatasetFiles, opts: &Gsm8kOptions) -> Result<(Vec<Item>, Ve
     let (test, test_file) = gsm8k::load(files, "test")?;
     let (train, train_file) = gsm8k::load(files, "train")?;
     if opts.shots > train.len() {
-        return Err(bad_input(format!("--shots {} is more than the train split", opts.shots)));
+        return Err(bad_input(format!(
+            "--shots {} is more than the train split",
+            opts.shots
+        )));
     }
     let n = opts.limit.unwrap_or(usize::MAX).min(test.len());
     let draws = exemplar_indices(train.len(), opts.shots, n, opts.sampling);
@@ -119,7 +128,11 @@ pub fn build(files: &DatasetFiles, opts: &Gsm8kOptions) -> Result<(Vec<Item>, Ve
 }
 
 /// `gsm8k_cot` items: the same 8-shot prefix for every test problem.
-pub fn build_cot(files: &DatasetFiles, limit: Option<usize>, max_tokens: usize) -> Result<(Vec<Item>, Vec<DataFile>)> {
+pub fn build_cot(
+    files: &DatasetFiles,
+    limit: Option<usize>,
+    max_tokens: usize,
+) -> Result<(Vec<Item>, Vec<DataFile>)> {
     let (test, test_file) = gsm8k::load(files, "test")?;
     let n = limit.unwrap_or(usize::MAX).min(test.len());
     let items = test[..n]
@@ -145,11 +158,16 @@ pub fn score(item: &Item, response: &Response, cot: bool) -> Scored {
         Response::Generated { text, .. } => text.as_str(),
         Response::Choices { .. } => "",
     };
-    let strict = if cot { gsm8k_cot_strict(text) } else { gsm8k_strict(text) };
+    let strict = if cot {
+        gsm8k_cot_strict(text)
+    } else {
+        gsm8k_strict(text)
+    };
     let flexible = gsm8k_flexible(text);
     // lm-eval compares the filtered prediction ("[invalid]" when nothing matched) with the
     // reference after its regexes_to_ignore strip everything up to "#### ".
-    let check = |p: &Option<String>| gsm8k_exact_match(p.as_deref().unwrap_or("[invalid]"), &item.gold);
+    let check =
+        |p: &Option<String>| gsm8k_exact_match(p.as_deref().unwrap_or("[invalid]"), &item.gold);
     let strict_ok = check(&strict);
     let flexible_ok = check(&flexible);
     Scored {
@@ -159,7 +177,10 @@ pub fn score(item: &Item, response: &Response, cot: bool) -> Scored {
         format_failure: strict.is_none(),
         metrics: [
             ("strict_match".to_string(), f64::from(u8::from(strict_ok))),
-            ("flexible_extract".to_string(), f64::from(u8::from(flexible_ok))),
+            (
+                "flexible_extract".to_string(),
+                f64::from(u8::from(flexible_ok)),
+            ),
         ]
         .into(),
         detail: json!({ "strict": strict, "flexible": flexible }),
@@ -216,13 +237,25 @@ mod tests {
         )
         .unwrap();
         // CPython: Random(1234).sample(range(7473), 5) → [6374, 3610, 957, 61, 742] then [7462, ...].
-        let Work::Generate { prompt, stop, max_tokens } = &items[0].work else { panic!() };
-        assert!(prompt.starts_with(&format!("Question: {}\nAnswer: {}\n\n", train[6374].question, train[6374].answer)));
+        let Work::Generate {
+            prompt,
+            stop,
+            max_tokens,
+        } = &items[0].work
+        else {
+            panic!()
+        };
+        assert!(prompt.starts_with(&format!(
+            "Question: {}\nAnswer: {}\n\n",
+            train[6374].question, train[6374].answer
+        )));
         assert!(prompt.contains(&train[742].question));
         assert!(prompt.ends_with("\nAnswer:"));
         assert_eq!(stop, &["Question:", "</s>", "<|im_end|>"]);
         assert_eq!(*max_tokens, 256);
-        let Work::Generate { prompt: second, .. } = &items[1].work else { panic!() };
+        let Work::Generate { prompt: second, .. } = &items[1].work else {
+            panic!()
+        };
         assert!(second.starts_with(&format!("Question: {}\n", train[7462].question)));
     }
 
@@ -234,10 +267,18 @@ mod tests {
         let item = Item {
             id: "test/0".into(),
             group: None,
-            work: Work::Generate { prompt: p, stop: vec![], max_tokens: 256 },
+            work: Work::Generate {
+                prompt: p,
+                stop: vec![],
+                max_tokens: 256,
+            },
             gold: "blah\n#### 18".into(),
         };
-        let s = score(&item, &generated(" 9 + 9 = 18. The answer is 18.\n\n"), true);
+        let s = score(
+            &item,
+            &generated(" 9 + 9 = 18. The answer is 18.\n\n"),
+            true,
+        );
         assert!(s.correct && s.metrics["flexible_extract"] == 1.0);
         let s = score(&item, &generated(" I think eighteen"), true);
         assert!(!s.correct && s.format_failure);

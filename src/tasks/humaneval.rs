@@ -14,7 +14,12 @@ pub const STOPS: [&str; 5] = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"];
 pub const MAX_TOKENS: usize = 1024;
 
 /// Items for the tasks; `gold` holds what is appended to the completion to test it.
-pub fn build(files: &DatasetFiles, plus: bool, limit: Option<usize>, max_tokens: usize) -> Result<(Vec<Item>, Vec<DataFile>)> {
+pub fn build(
+    files: &DatasetFiles,
+    plus: bool,
+    limit: Option<usize>,
+    max_tokens: usize,
+) -> Result<(Vec<Item>, Vec<DataFile>)> {
     let (tasks, file) = humaneval::load(files, plus)?;
     let n = limit.unwrap_or(usize::MAX).min(tasks.len());
     let items = tasks[..n].iter().map(|t| item(t, max_tokens)).collect();
@@ -52,7 +57,8 @@ pub fn completion(response: &Response) -> &str {
 pub fn score(response: &Response, outcome: &Outcome) -> Scored {
     let passed = outcome.verdict == Verdict::Pass;
     let syntax = !passed
-        && (outcome.stderr_tail.contains("SyntaxError") || outcome.stderr_tail.contains("IndentationError"));
+        && (outcome.stderr_tail.contains("SyntaxError")
+            || outcome.stderr_tail.contains("IndentationError"));
     Scored {
         output: completion(response).to_string(),
         extracted: None,

@@ -60,13 +60,19 @@ pub struct MmluOptions {
 /// Items for every selected subject, with the files they came from.
 pub fn build(files: &DatasetFiles, opts: &MmluOptions) -> Result<(Vec<Item>, Vec<DataFile>)> {
     if opts.shots > 5 {
-        return Err(bad_input(format!("MMLU has 5 dev questions per subject; --shots {} is too many", opts.shots)));
+        return Err(bad_input(format!(
+            "MMLU has 5 dev questions per subject; --shots {} is too many",
+            opts.shots
+        )));
     }
     let all = mmlu::subjects(files)?;
     if let Some(wanted) = &opts.subjects {
         for s in wanted {
             if !all.contains(s) {
-                return Err(bad_input(format!("unknown MMLU subject '{s}' (known: {})", all.join(", "))));
+                return Err(bad_input(format!(
+                    "unknown MMLU subject '{s}' (known: {})",
+                    all.join(", ")
+                )));
             }
         }
     }
@@ -201,7 +207,10 @@ pub const CATEGORIES: &[(&str, &str)] = &[
 
 /// The category of a subject: `stem`, `humanities`, `social_sciences` or `other`.
 pub fn category(subject: &str) -> Option<&'static str> {
-    CATEGORIES.iter().find(|(s, _)| *s == subject).map(|(_, c)| *c)
+    CATEGORIES
+        .iter()
+        .find(|(s, _)| *s == subject)
+        .map(|(_, c)| *c)
 }
 
 #[cfg(test)]
@@ -250,7 +259,13 @@ mod tests {
             let gold = LETTERS.iter().position(|l| *l == item.gold).unwrap();
             let mut logprobs = vec![-5.0; 4];
             logprobs[gold] = -0.1;
-            let s = score(item, &Response::Choices { logprobs, greedy: vec![false; 4] });
+            let s = score(
+                item,
+                &Response::Choices {
+                    logprobs,
+                    greedy: vec![false; 4],
+                },
+            );
             assert!(s.correct, "{}", item.id);
         }
     }
@@ -269,9 +284,19 @@ mod tests {
     fn bad_subject_and_shots_are_bad_input() {
         let files = DatasetFiles::open("mmlu", &Source::Embedded).unwrap();
         let bad = |shots, subjects: Option<Vec<String>>| {
-            build(&files, &MmluOptions { shots, subjects, limit: Some(1) }).unwrap_err()
+            build(
+                &files,
+                &MmluOptions {
+                    shots,
+                    subjects,
+                    limit: Some(1),
+                },
+            )
+            .unwrap_err()
         };
-        assert!(bad(5, Some(vec!["astrology".into()])).to_string().contains("unknown MMLU subject 'astrology'"));
+        assert!(bad(5, Some(vec!["astrology".into()]))
+            .to_string()
+            .contains("unknown MMLU subject 'astrology'"));
         assert!(bad(6, None).to_string().contains("--shots 6"));
     }
 }

@@ -26,7 +26,12 @@ pub enum TaskName {
 }
 
 impl TaskName {
-    pub const ALL: [TaskName; 4] = [TaskName::Mmlu, TaskName::Gsm8k, TaskName::Gsm8kCot, TaskName::Humaneval];
+    pub const ALL: [TaskName; 4] = [
+        TaskName::Mmlu,
+        TaskName::Gsm8k,
+        TaskName::Gsm8kCot,
+        TaskName::Humaneval,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -57,9 +62,16 @@ impl TaskName {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Work {
     /// Log-probability of each continuation after the context (multiple choice).
-    Choices { context: String, continuations: Vec<String> },
+    Choices {
+        context: String,
+        continuations: Vec<String>,
+    },
     /// Greedy generation until a stop string, end of generation, or `max_tokens`.
-    Generate { prompt: String, stop: Vec<String>, max_tokens: usize },
+    Generate {
+        prompt: String,
+        stop: Vec<String>,
+        max_tokens: usize,
+    },
 }
 
 impl Work {

@@ -123,7 +123,8 @@ pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result
             (items, used, 8, p)
         }
         TaskName::Humaneval => {
-            let (items, used) = humaneval::build(&files, opts.plus, opts.limit, opts.humaneval_max_tokens)?;
+            let (items, used) =
+                humaneval::build(&files, opts.plus, opts.limit, opts.humaneval_max_tokens)?;
             let p = json!({
                 "task": "humaneval", "tests": if opts.plus { "HumanEval+ v0.1.10" } else { "HumanEval" },
                 "template": "{prompt}", "until": humaneval::STOPS, "max_gen_toks": opts.humaneval_max_tokens,

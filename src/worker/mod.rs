@@ -60,9 +60,14 @@ pub enum Event {
     /// One unit done.
     Result(WorkResult),
     /// One unit could not run (e.g. its prompt does not fit the context); the others go on.
-    UnitError { key: String, message: String },
+    UnitError {
+        key: String,
+        message: String,
+    },
     /// All units done.
-    Finished { elapsed_ms: f64 },
+    Finished {
+        elapsed_ms: f64,
+    },
     /// The job failed; `bad_input` when the cause was the input (a bad file, a bad value).
     Error {
         message: String,
@@ -89,7 +94,8 @@ pub fn main_worker() -> Result<i32> {
     };
     let result = match job {
         Job::Speed { model, config } => speed::measure(&model, &config).map(Event::Speed),
-        Job::Eval(job) => crate::eval::worker::run(&job, &mut |e| emit(&e)).map(|elapsed_ms| Event::Finished { elapsed_ms }),
+        Job::Eval(job) => crate::eval::worker::run(&job, &mut |e| emit(&e))
+            .map(|elapsed_ms| Event::Finished { elapsed_ms }),
     };
     match result {
         Ok(event) => {
