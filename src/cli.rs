@@ -39,6 +39,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Print stored items: prompt, raw output, extracted answer, verdict.
     Show(ShowArgs),
+    /// Write results.csv, comparison.csv/.md and frontier.svg from a results folder.
+    Report(ReportArgs),
     /// Report which protections the code sandbox has on this machine.
     SandboxCheck(SandboxCheckArgs),
     /// Describe this build of frontier and llama.cpp, and the machine.
@@ -250,4 +252,13 @@ pub struct SandboxCheckArgs {
     /// Also run a harmless program through the sandbox.
     #[arg(long)]
     pub run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// An output folder (with results.sqlite) or a results.sqlite file.
+    pub results: PathBuf,
+    /// Write the reports here (default: the results folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

@@ -2,6 +2,7 @@
 //! on the user's own hardware and find the efficient frontier among them.
 
 pub mod build_info;
+pub mod catalog;
 pub mod chat_template;
 pub mod cli;
 pub mod commands;

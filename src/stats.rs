@@ -100,3 +100,42 @@ mod proportion_tests {
         assert!((proportion(3.0, 4).stderr - (0.75f64 * 0.25 / 3.0).sqrt()).abs() < 1e-12);
     }
 }
+
+/// McNemar's exact test for paired binary outcomes: `b` items right only in the first
+/// condition, `c` right only in the second. Two-sided p = min(1, 2·P[X ≤ min(b, c)]) with
+/// X ~ Binomial(b + c, 1/2); 1 when there are no discordant pairs.
+pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // Sum the binomial pmf in log space (n can be in the thousands).
+    let ln_half_n = n as f64 * 0.5f64.ln();
+    let mut ln_choose = 0.0; // ln C(n, 0)
+    let mut cdf = 0.0;
+    for i in 0..=k {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        cdf += (ln_choose + ln_half_n).exp();
+    }
+    (2.0 * cdf).min(1.0)
+}
+
+#[cfg(test)]
+mod mcnemar_tests {
+    use super::mcnemar_exact;
+
+    #[test]
+    fn matches_reference_values() {
+        // scipy.stats.binomtest(1, 10, 0.5).pvalue = 0.021484375
+        assert!((mcnemar_exact(1, 9) - 0.021_484_375).abs() < 1e-12);
+        assert!((mcnemar_exact(9, 1) - 0.021_484_375).abs() < 1e-12);
+        // b = c gives p = 1
+        assert_eq!(mcnemar_exact(5, 5), 1.0);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        // binomtest(40, 100).pvalue = 0.056887933640980784
+        assert!((mcnemar_exact(40, 60) - 0.056_887_933_640_980_78).abs() < 1e-9);
+    }
+}

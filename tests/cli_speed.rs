@@ -106,3 +106,45 @@ fn a_crashing_model_is_reported_and_the_others_still_run() {
     assert_eq!(col(&records[1], "test"), "pp16");
     assert!(col(&records[1], "error").is_empty());
 }
+
+/// The worker's peak RSS (wait4 ru_maxrss) is what GNU time reports for the same run.
+#[test]
+fn peak_rss_agrees_with_gnu_time() {
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        eprintln!("skipping: /usr/bin/time (GNU time) is not installed");
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("frontier");
+    let out = std::process::Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(bin)
+        .args([
+            "speed", "-q", "-p", "64", "-n", "8", "-r", "1", "--output", "json",
+        ])
+        .arg(model(SMOLLM_Q4_K_M))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = rows(&out.stdout)[0]["peak_rss_bytes"].as_u64().unwrap() as f64;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kib: f64 = stderr
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .expect("GNU time output")
+        .trim()
+        .parse()
+        .unwrap();
+    let ratio = ours / (kib * 1024.0);
+    assert!(
+        (0.95..=1.05).contains(&ratio),
+        "ours {ours} vs time -v {} KiB: {ratio}",
+        kib
+    );
+}

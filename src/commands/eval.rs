@@ -92,6 +92,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
                 .map_or("-".into(), crate::units::bytes),
         );
     }
+    crate::report::write(&store, &args.out)?;
     if outcome.status == CellStatus::Failed {
         eprintln!(
             "error: {}: {}",

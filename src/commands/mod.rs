@@ -4,6 +4,7 @@ mod common;
 mod eval;
 mod inspect;
 mod quantize;
+mod report;
 mod sandbox_check;
 mod show;
 mod speed;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Version(args) => version::run(&args),
         Command::Eval(args) => eval::run(&args, cli.verbose, quiet),
         Command::Show(args) => show::run(&args),
+        Command::Report(args) => report::run(&args, quiet),
         Command::SandboxCheck(args) => sandbox_check::run(&args),
         Command::Worker => crate::worker::main_worker(),
     }

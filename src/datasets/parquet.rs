@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -109,7 +109,13 @@ pub fn read_gsm8k(label: &str, bytes: &[u8]) -> Result<Vec<GsmRow>> {
 
 /// Reads HumanEval rows; `label` names the file in errors.
 pub fn read_humaneval(label: &str, bytes: &[u8]) -> Result<Vec<HumanEvalRow>> {
-    let columns = ["task_id", "prompt", "canonical_solution", "test", "entry_point"];
+    let columns = [
+        "task_id",
+        "prompt",
+        "canonical_solution",
+        "test",
+        "entry_point",
+    ];
     read_rows(label, bytes, &columns, |row| {
         Ok(HumanEvalRow {
             task_id: string(row, "task_id")?,
@@ -152,7 +158,11 @@ pub fn write_humaneval(rows: &[HumanEvalRow]) -> Result<Vec<u8>> {
     table.write(GROUP_ROWS, Compression::SNAPPY)
 }
 
-fn write_mmlu_with(rows: &[MmluRow], group_rows: usize, compression: Compression) -> Result<Vec<u8>> {
+fn write_mmlu_with(
+    rows: &[MmluRow],
+    group_rows: usize,
+    compression: Compression,
+) -> Result<Vec<u8>> {
     let columns = vec![
         Column::Strings(rows.iter().map(|r| Some(r.question.as_str())).collect()),
         Column::Strings(rows.iter().map(|r| Some(r.subject.as_str())).collect()),
@@ -362,7 +372,11 @@ impl<'a> Table<'a> {
 type ColumnOut<'w> = parquet::file::writer::SerializedColumnWriter<'w>;
 
 fn write_strings(out: &mut ColumnOut<'_>, values: &[Option<&str>]) -> Result<()> {
-    let present: Vec<ByteArray> = values.iter().flatten().map(|s| ByteArray::from(*s)).collect();
+    let present: Vec<ByteArray> = values
+        .iter()
+        .flatten()
+        .map(|s| ByteArray::from(*s))
+        .collect();
     let defs: Vec<i16> = values.iter().map(|v| i16::from(v.is_some())).collect();
     out.typed::<ByteArrayType>()
         .write_batch(&present, Some(&defs), None)?;
@@ -402,12 +416,18 @@ fn write_lists(out: &mut ColumnOut<'_>, lists: &[&[String]]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parquet::basic::ZstdLevel;
 
     fn mmlu_rows(n: usize) -> Vec<MmluRow> {
         (0..n)
             .map(|i| MmluRow {
                 question: format!("Question {i}: what is {i} + {i}?\nThink, then answer."),
-                subject: if i % 2 == 0 { "abstract_algebra" } else { "virology" }.to_string(),
+                subject: if i % 2 == 0 {
+                    "abstract_algebra"
+                } else {
+                    "virology"
+                }
+                .to_string(),
                 choices: vec![
                     format!("{}", 2 * i),
                     "a, b, and c".to_string(),
@@ -469,8 +489,12 @@ mod tests {
 
     #[test]
     fn empty_tables_round_trip() {
-        assert!(read_gsm8k("e", &write_gsm8k(&[]).unwrap()).unwrap().is_empty());
-        assert!(read_mmlu("e", &write_mmlu(&[]).unwrap()).unwrap().is_empty());
+        assert!(read_gsm8k("e", &write_gsm8k(&[]).unwrap())
+            .unwrap()
+            .is_empty());
+        assert!(read_mmlu("e", &write_mmlu(&[]).unwrap())
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -566,6 +590,9 @@ mod tests {
         let err = read_gsm8k("junk.parquet", b"not parquet at all")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("junk.parquet: not a readable parquet file"), "{err}");
+        assert!(
+            err.starts_with("junk.parquet: not a readable parquet file"),
+            "{err}"
+        );
     }
 }

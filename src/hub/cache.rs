@@ -232,11 +232,7 @@ fn make_link(blob: &Path, pointer: &Path) -> io::Result<()> {
 pub(crate) fn relative_to(target: &Path, base: &Path) -> PathBuf {
     let target: Vec<Component> = target.components().collect();
     let base: Vec<Component> = base.components().collect();
-    let common = target
-        .iter()
-        .zip(&base)
-        .take_while(|(a, b)| a == b)
-        .count();
+    let common = target.iter().zip(&base).take_while(|(a, b)| a == b).count();
     let mut out = PathBuf::new();
     for _ in common..base.len() {
         out.push("..");

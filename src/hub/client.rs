@@ -39,19 +39,15 @@ impl Hub {
                 "HF_ENDPOINT '{endpoint}' is not an http:// or https:// URL"
             )));
         }
-        let config = HubConfig {
-            endpoint,
-            ..config
-        };
-        let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(
-            config.cache_dir.clone(),
-        ))
-        .with_endpoint(config.endpoint.clone())
-        .with_token(config.token.clone())
-        .with_progress(false)
-        .with_user_agent("frontier", env!("CARGO_PKG_VERSION"))
-        .build()
-        .context("setting up the Hugging Face Hub client")?;
+        let config = HubConfig { endpoint, ..config };
+        let api =
+            hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(config.cache_dir.clone()))
+                .with_endpoint(config.endpoint.clone())
+                .with_token(config.token.clone())
+                .with_progress(false)
+                .with_user_agent("frontier", env!("CARGO_PKG_VERSION"))
+                .build()
+                .context("setting up the Hugging Face Hub client")?;
         let builder = || {
             ureq::AgentBuilder::new()
                 .try_proxy_from_env(true)
@@ -108,7 +104,7 @@ impl Hub {
         let target = self.target(kind, repo, revision, None);
         let response = self
             .call(&request)
-            .map_err(|e| request_error(&target, "GET", &url, e))?;
+            .map_err(|e| request_error(&target, "GET", &url, *e))?;
         let info: RepoInfo = serde_json::from_reader(response.into_reader())
             .with_context(|| format!("GET {url}: unexpected listing"))?;
         let mut files = Vec::with_capacity(info.siblings.len());
@@ -132,7 +128,13 @@ impl Hub {
     }
 
     /// The snapshot path of a file already in the cache, without touching the network.
-    pub fn cached(&self, kind: RepoKind, repo: &str, revision: &str, path: &str) -> Option<PathBuf> {
+    pub fn cached(
+        &self,
+        kind: RepoKind,
+        repo: &str,
+        revision: &str,
+        path: &str,
+    ) -> Option<PathBuf> {
         let valid = check_repo_id(repo).is_ok()
             && check_revision(revision).is_ok()
             && check_file_path(repo, path).is_ok();
@@ -165,7 +167,8 @@ impl Hub {
             let mut file =
                 File::open(&local).with_context(|| format!("opening {}", local.display()))?;
             file.seek(SeekFrom::Start(start))?;
-            return read_up_to(&mut file, want).with_context(|| format!("reading {}", local.display()));
+            return read_up_to(&mut file, want)
+                .with_context(|| format!("reading {}", local.display()));
         }
         if self.config.offline {
             return Err(self.offline_miss(kind, repo, revision, path));
@@ -173,16 +176,17 @@ impl Hub {
         let url = resolve_url(&self.config.endpoint, kind, repo, revision, path);
         let target = self.target(kind, repo, revision, Some(path));
         let range = format!("bytes={start}-{}", end - 1);
-        let response = match self.call(&|| self.request(&self.agent, "GET", &url).set("Range", &range)) {
-            Ok(response) => response,
-            Err(ureq::Error::Status(416, _)) => {
-                return Err(bad_input(format!(
-                    "{repo}: {path} has fewer than {} bytes",
-                    start + 1
-                )))
-            }
-            Err(e) => return Err(request_error(&target, "GET", &url, e)),
-        };
+        let response =
+            match self.call(&|| self.request(&self.agent, "GET", &url).set("Range", &range)) {
+                Ok(response) => response,
+                Err(e) if matches!(*e, ureq::Error::Status(416, _)) => {
+                    return Err(bad_input(format!(
+                        "{repo}: {path} has fewer than {} bytes",
+                        start + 1
+                    )))
+                }
+                Err(e) => return Err(request_error(&target, "GET", &url, *e)),
+            };
         let status = response.status();
         let mut body = response.into_reader();
         if status == 200 {
@@ -242,7 +246,7 @@ impl Hub {
     pub(crate) fn call(
         &self,
         make: &dyn Fn() -> ureq::Request,
-    ) -> std::result::Result<ureq::Response, ureq::Error> {
+    ) -> std::result::Result<ureq::Response, Box<ureq::Error>> {
         let mut attempt = 0;
         loop {
             match make().call() {
@@ -251,7 +255,7 @@ impl Hub {
                     tracing::warn!("{e}; trying again ({attempt}/{})", self.retries);
                     std::thread::sleep(backoff(attempt));
                 }
-                other => return other,
+                other => return other.map_err(Box::new),
             }
         }
     }

@@ -86,6 +86,10 @@ impl Hub {
             progress(len, len);
         } else {
             let partial = cache.incomplete_path(&remote.etag);
+            if let Some(blobs) = partial.parent() {
+                fs::create_dir_all(blobs)
+                    .with_context(|| format!("creating {}", blobs.display()))?;
+            }
             self.fetch(&target, &url, &partial, size, progress)?;
             if let Some(want) = &expected {
                 let got = sha256_file(&partial)?;
@@ -146,7 +150,7 @@ impl Hub {
         for _ in 0..10 {
             let response = self
                 .call(&|| self.request(&self.probe_agent, "HEAD", &current))
-                .map_err(|e| request_error(target, "HEAD", &current, e))?;
+                .map_err(|e| request_error(target, "HEAD", &current, *e))?;
             let status = response.status();
             if (300..400).contains(&status) {
                 if let Some(location) = response.header("location") {
@@ -255,7 +259,9 @@ impl Hub {
                     Err(e) => Attempt::Fail(e),
                 };
             }
-            Err(e) if is_retryable(&e) => return Attempt::Retry(request_error(target, "GET", url, e)),
+            Err(e) if is_retryable(&e) => {
+                return Attempt::Retry(request_error(target, "GET", url, e))
+            }
             Err(e) => return Attempt::Fail(request_error(target, "GET", url, e)),
         };
         let resumed = start > 0 && response.status() == 206;
@@ -349,7 +355,10 @@ fn copy_body(
 
 /// `"abc"`, `W/"abc"` → `abc`.
 fn clean_etag(raw: &str) -> String {
-    raw.trim().trim_start_matches("W/").trim_matches('"').to_string()
+    raw.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_string()
 }
 
 /// `scheme://host:port` of a URL.

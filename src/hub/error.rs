@@ -96,9 +96,7 @@ pub(crate) fn status_error(
                 kind.as_str()
             ))
         }
-        Failure::RevisionNotFound => {
-            bad_input(format!("{repo}: revision '{revision}' not found"))
-        }
+        Failure::RevisionNotFound => bad_input(format!("{repo}: revision '{revision}' not found")),
         Failure::EntryNotFound => bad_input(format!(
             "{repo}: file '{}' not found at revision '{revision}'",
             path.unwrap_or("")

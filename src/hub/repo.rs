@@ -153,7 +153,9 @@ pub(crate) fn is_sha256(value: &str) -> bool {
 }
 
 fn is_lower_hex(value: &str) -> bool {
-    value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    value
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Blob names come from the server's ETag: accept only what can be a plain file name.

@@ -1,0 +1,24 @@
+//! `frontier report RESULTS`: the comparison tables and the frontier plot from a store.
+
+use anyhow::Result;
+
+use super::show::store_path;
+use crate::cli::ReportArgs;
+use crate::store::Store;
+
+pub fn run(args: &ReportArgs, quiet: bool) -> Result<i32> {
+    let path = store_path(&args.results);
+    let store = Store::open_existing(&path)?;
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => path.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
+    };
+    let written = crate::report::write(&store, &dir)?;
+    if !quiet {
+        for f in &written {
+            eprintln!("wrote {}", f.display());
+        }
+    }
+    print!("{}", std::fs::read_to_string(dir.join("comparison.md"))?);
+    Ok(0)
+}

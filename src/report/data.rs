@@ -1,0 +1,132 @@
+//! What reports are made of: every cell of a results store with its speed, memory and, per
+//! task, the summary and the per-item outcomes (for paired tests). `load` reads a store;
+//! everything after it is pure.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::eval::aggregate::{summarize, TaskSummary};
+use crate::store::{CellStatus, Store};
+use crate::tasks::TaskName;
+
+/// One task's results in one cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskResult {
+    pub task: TaskName,
+    pub task_key: String,
+    pub n_shot: usize,
+    pub dataset_hash: String,
+    pub summary: TaskSummary,
+    /// Item id → whether it scored on the primary metric.
+    #[serde(skip)]
+    pub outcomes: BTreeMap<String, bool>,
+}
+
+/// One model × quantization.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellResult {
+    pub model: String,
+    pub quant: String,
+    pub derived_from: Option<String>,
+    pub status: CellStatus,
+    pub error: Option<String>,
+    pub file_size: u64,
+    pub n_params: u64,
+    pub peak_rss_bytes: Option<u64>,
+    pub load_ms: Option<f64>,
+    /// Prompt processing and generation speed: (test name, mean t/s, sd).
+    pub pp: Option<(String, f64, f64)>,
+    pub tg: Option<(String, f64, f64)>,
+    pub model_sha256: String,
+    pub config: serde_json::Value,
+    pub tasks: Vec<TaskResult>,
+}
+
+impl CellResult {
+    pub fn task(&self, t: TaskName) -> Option<&TaskResult> {
+        self.tasks.iter().find(|r| r.task == t)
+    }
+
+    /// Bits per weight from the file size: orders quants by precision.
+    pub fn bits_per_weight(&self) -> f64 {
+        if self.n_params == 0 {
+            return 0.0;
+        }
+        self.file_size as f64 * 8.0 / self.n_params as f64
+    }
+
+    /// The memory a reader compares: peak RSS when measured, else the file size.
+    pub fn memory_bytes(&self) -> u64 {
+        self.peak_rss_bytes.unwrap_or(self.file_size)
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} {}", self.model, self.quant)
+    }
+}
+
+/// Every cell of a store, in the order they were first run.
+pub fn load(store: &Store) -> Result<Vec<CellResult>> {
+    let mut out = Vec::new();
+    let runs = store.task_runs(None)?;
+    for cell in store.cells()? {
+        let mut by_task: BTreeMap<TaskName, (usize, TaskResult)> = BTreeMap::new();
+        for tr in runs.iter().filter(|t| t.cell_id == cell.id) {
+            let Some(task) = TaskName::parse(&tr.task) else {
+                continue;
+            };
+            let items = store.items(tr.id)?;
+            if items.is_empty() {
+                continue;
+            }
+            let metric = task.primary_metric();
+            let result = TaskResult {
+                task,
+                task_key: tr.task_key.clone(),
+                n_shot: tr.n_shot,
+                dataset_hash: tr.dataset_hash.clone(),
+                summary: summarize(task, &items),
+                outcomes: items
+                    .iter()
+                    .map(|i| {
+                        (
+                            i.item_id.clone(),
+                            i.metrics.get(metric).copied().unwrap_or(0.0) > 0.5,
+                        )
+                    })
+                    .collect(),
+            };
+            // Several protocols of one task: report the one with the most items.
+            let n = items.len();
+            if by_task.get(&task).is_none_or(|(m, _)| n >= *m) {
+                by_task.insert(task, (n, result));
+            }
+        }
+        let speed = store.speed(cell.id)?;
+        let pick = |gen: bool| {
+            speed
+                .iter()
+                .find(|s| (s.n_gen > 0) == gen)
+                .map(|s| (s.test.clone(), s.avg_ts, s.stddev_ts))
+        };
+        out.push(CellResult {
+            model: cell.info.model.clone(),
+            quant: cell.info.quant.clone(),
+            derived_from: cell.info.derived_from.clone(),
+            status: cell.status,
+            error: cell.error.clone(),
+            file_size: cell.info.file_size,
+            n_params: cell.info.n_params,
+            peak_rss_bytes: cell.peak_rss_bytes,
+            load_ms: cell.load_ms,
+            pp: pick(false),
+            tg: pick(true),
+            model_sha256: cell.info.model_sha256.clone(),
+            config: cell.info.config.clone(),
+            tasks: by_task.into_values().map(|(_, r)| r).collect(),
+        });
+    }
+    Ok(out)
+}
