@@ -33,13 +33,18 @@ pub fn parse_target(name: &str) -> Result<&'static FileType> {
         })
 }
 
-/// Runs llama.cpp's quantizer; `on_line` sees its log lines (one per tensor).
+/// The GGUF key where frontier records what a file was quantized from.
+pub const QUANTIZED_FROM_KEY: &str = "frontier.quantized_from";
+
+/// Runs llama.cpp's quantizer. `quantized_from` (at most 127 bytes) is written into the new
+/// file's metadata under [`QUANTIZED_FROM_KEY`], so its origin travels with it.
 pub fn quantize(
     src: &Path,
     dst: &Path,
     target: &FileType,
     allow_requantize: bool,
     threads: u32,
+    quantized_from: &str,
 ) -> Result<()> {
     crate::engine::ensure_backend()?;
     let c_src = path_cstring(src)?;
@@ -49,6 +54,8 @@ pub fn quantize(
     params.ftype = target.id as llama_cpp_sys_2::llama_ftype;
     params.allow_requantize = allow_requantize;
     params.nthread = threads as i32;
+    let overrides = [provenance_override(quantized_from), end_of_overrides()];
+    params.kv_overrides = overrides.as_ptr();
     // SAFETY: both paths are valid C strings and params lives across the call.
     let rc =
         unsafe { llama_cpp_sys_2::llama_model_quantize(c_src.as_ptr(), c_dst.as_ptr(), &params) };
@@ -61,6 +68,33 @@ pub fn quantize(
         ));
     }
     Ok(())
+}
+
+fn c_chars<const N: usize>(s: &str) -> [std::ffi::c_char; N] {
+    let mut out = [0 as std::ffi::c_char; N];
+    for (o, b) in out.iter_mut().zip(s.bytes().take(N - 1)) {
+        *o = b as std::ffi::c_char;
+    }
+    out
+}
+
+fn provenance_override(value: &str) -> llama_cpp_sys_2::llama_model_kv_override {
+    llama_cpp_sys_2::llama_model_kv_override {
+        tag: llama_cpp_sys_2::LLAMA_KV_OVERRIDE_TYPE_STR,
+        key: c_chars(QUANTIZED_FROM_KEY),
+        __bindgen_anon_1: llama_cpp_sys_2::llama_model_kv_override__bindgen_ty_1 {
+            val_str: c_chars(value),
+        },
+    }
+}
+
+/// llama.cpp reads overrides until one with an empty key.
+fn end_of_overrides() -> llama_cpp_sys_2::llama_model_kv_override {
+    llama_cpp_sys_2::llama_model_kv_override {
+        tag: 0,
+        key: [0; 128],
+        __bindgen_anon_1: llama_cpp_sys_2::llama_model_kv_override__bindgen_ty_1 { val_i64: 0 },
+    }
 }
 
 fn path_cstring(p: &Path) -> Result<CString> {

@@ -121,7 +121,7 @@ pub fn cell_for_model(
         model_path: path.display().to_string(),
         model_sha256: sha,
         quant: summary.file_type.clone(),
-        derived_from: None,
+        derived_from: requantized_from(summary),
         architecture: summary.architecture.clone(),
         n_params: summary.parameters,
         file_size: summary.file_size,
@@ -149,4 +149,12 @@ pub fn cell_for_model(
 /// Reads and validates a model file.
 pub fn model_summary(path: &Path) -> Result<ModelSummary> {
     Ok(ModelSummary::from_header(&gguf::read_file(path)?))
+}
+
+/// What a file was requantized from, when `frontier quantize` made it from an already
+/// quantized file: its quality is at most that source's.
+pub fn requantized_from(summary: &ModelSummary) -> Option<String> {
+    let from = summary.quantized_from.as_deref()?;
+    let source_type = from.split_whitespace().next()?;
+    (!crate::quantize::is_full_precision(source_type)).then(|| from.to_string())
 }

@@ -128,6 +128,10 @@ fn render_text(i: &Inspection) -> String {
             "file size",
             format!("{} ({} bytes)", units::bytes(s.file_size), s.file_size),
         ),
+        (
+            "quantized from",
+            s.quantized_from.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("gguf version", s.gguf_version.to_string()),
     ];
     if let Some(h) = &i.sha256 {

@@ -75,7 +75,14 @@ pub fn run(args: &QuantizeArgs, quiet: bool) -> Result<i32> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let start = Instant::now();
-    let result = quantize(&args.src, &partial, target, args.allow_requantize, threads);
+    let src_sha = crate::hashing::HashCache::default_location().sha256_file(&args.src, |_| {})?;
+    let quantized_from = format!(
+        "{} {} sha256:{}",
+        src.file_type,
+        args.src.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        &src_sha[..16]
+    );
+    let result = quantize(&args.src, &partial, target, args.allow_requantize, threads, &quantized_from);
     drop(watch);
     bar.finish_and_clear();
     if let Err(e) = result {

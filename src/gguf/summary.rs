@@ -28,6 +28,8 @@ pub struct ModelSummary {
     pub value_length: Option<u64>,
     pub sliding_window: Option<u64>,
     pub chat_template: Option<ChatTemplateInfo>,
+    /// What `frontier quantize` made this file from (`Q4_1 name.gguf sha256:…`), if it did.
+    pub quantized_from: Option<String>,
     pub file_size: u64,
     /// Bytes of tensor data (weights) in the file.
     pub tensor_data_bytes: u64,
@@ -126,6 +128,7 @@ impl ModelSummary {
             value_length: num("attention.value_length"),
             sliding_window: num("attention.sliding_window"),
             chat_template,
+            quantized_from: h.get_str(crate::quantize::QUANTIZED_FROM_KEY).map(str::to_string),
             file_size: h.file_size,
             tensor_data_bytes: h.data_bytes(),
             tensor_types: shares,

@@ -6,7 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use super::cache::RepoCache;
@@ -35,7 +35,7 @@ impl Hub {
     pub fn new(config: HubConfig) -> Result<Hub> {
         let endpoint = config.endpoint.trim_end_matches('/').to_string();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            bail!(bad_input(format!(
+            return Err(bad_input(format!(
                 "HF_ENDPOINT '{endpoint}' is not an http:// or https:// URL"
             )));
         }
@@ -109,8 +109,12 @@ impl Hub {
             .with_context(|| format!("GET {url}: unexpected listing"))?;
         let mut files = Vec::with_capacity(info.siblings.len());
         for sibling in info.siblings {
-            check_file_path(repo, &sibling.rfilename)
-                .with_context(|| format!("GET {url}: the listing has an unsafe path"))?;
+            if check_file_path(repo, &sibling.rfilename).is_err() {
+                bail!(
+                    "GET {url}: the listing has an unsafe path '{}'",
+                    sibling.rfilename
+                );
+            }
             let lfs = sibling.lfs.unwrap_or_default();
             let sha256 = lfs
                 .sha256
@@ -266,12 +270,9 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 << attempt.saturating_sub(1).min(4))
 }
 
-fn read_up_to(reader: &mut dyn Read, limit: u64) -> Result<Vec<u8>> {
+fn read_up_to(reader: &mut dyn Read, limit: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(limit.min(1 << 20) as usize);
     reader.take(limit).read_to_end(&mut out)?;
-    if out.len() as u64 > limit {
-        return Err(anyhow!("read more than asked"));
-    }
     Ok(out)
 }
 
