@@ -12,6 +12,7 @@ pub mod error;
 pub mod eval;
 pub mod gguf;
 pub mod hashing;
+pub mod hub;
 pub mod logging;
 pub mod measure;
 pub mod output;

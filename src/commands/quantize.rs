@@ -79,10 +79,20 @@ pub fn run(args: &QuantizeArgs, quiet: bool) -> Result<i32> {
     let quantized_from = format!(
         "{} {} sha256:{}",
         src.file_type,
-        args.src.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        args.src
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         &src_sha[..16]
     );
-    let result = quantize(&args.src, &partial, target, args.allow_requantize, threads, &quantized_from);
+    let result = quantize(
+        &args.src,
+        &partial,
+        target,
+        args.allow_requantize,
+        threads,
+        &quantized_from,
+    );
     drop(watch);
     bar.finish_and_clear();
     if let Err(e) = result {

@@ -6,6 +6,7 @@ pub mod gsm8k;
 pub mod humaneval;
 pub mod manifest;
 pub mod mmlu;
+pub mod parquet;
 pub mod source;
 
 pub use source::{content_hash, DataFile, DatasetFiles, Source};

@@ -3,17 +3,17 @@
 
 use std::sync::Arc;
 
+use ::parquet::basic::Compression;
+use ::parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+use ::parquet::file::metadata::KeyValue;
+use ::parquet::file::properties::WriterProperties;
+use ::parquet::file::reader::{FileReader, SerializedFileReader};
+use ::parquet::file::writer::SerializedFileWriter;
+use ::parquet::record::{Field, Row};
+use ::parquet::schema::parser::parse_message_type;
+use ::parquet::schema::types::Type;
 use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
-use parquet::basic::Compression;
-use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
-use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::file::writer::SerializedFileWriter;
-use parquet::record::{Field, Row};
-use parquet::schema::parser::parse_message_type;
-use parquet::schema::types::Type;
 
 /// One question of `cais/mmlu` (`all/{dev,validation,test}-00000-of-00001.parquet`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,7 +369,7 @@ impl<'a> Table<'a> {
     }
 }
 
-type ColumnOut<'w> = parquet::file::writer::SerializedColumnWriter<'w>;
+type ColumnOut<'w> = ::parquet::file::writer::SerializedColumnWriter<'w>;
 
 fn write_strings(out: &mut ColumnOut<'_>, values: &[Option<&str>]) -> Result<()> {
     let present: Vec<ByteArray> = values
@@ -416,7 +416,7 @@ fn write_lists(out: &mut ColumnOut<'_>, lists: &[&[String]]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parquet::basic::ZstdLevel;
+    use ::parquet::basic::ZstdLevel;
 
     fn mmlu_rows(n: usize) -> Vec<MmluRow> {
         (0..n)
@@ -526,7 +526,7 @@ mod tests {
         assert_eq!(kv[0].key, "huggingface");
         let leaf = meta.file_metadata().schema_descr().column(3);
         assert_eq!(leaf.name(), "answer");
-        assert_eq!(leaf.physical_type(), parquet::basic::Type::INT64);
+        assert_eq!(leaf.physical_type(), ::parquet::basic::Type::INT64);
     }
 
     #[test]

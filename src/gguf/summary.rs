@@ -128,7 +128,9 @@ impl ModelSummary {
             value_length: num("attention.value_length"),
             sliding_window: num("attention.sliding_window"),
             chat_template,
-            quantized_from: h.get_str(crate::quantize::QUANTIZED_FROM_KEY).map(str::to_string),
+            quantized_from: h
+                .get_str(crate::quantize::QUANTIZED_FROM_KEY)
+                .map(str::to_string),
             file_size: h.file_size,
             tensor_data_bytes: h.data_bytes(),
             tensor_types: shares,

@@ -1,5 +1,5 @@
-//! The Hub client: its HTTP agents and retries, repo listings (online through hf-hub's info
-//! request, offline from the cache), cache lookups, and ranged reads of remote files.
+//! The Hub client: its HTTP agents and retries, repo listings (online from the repo info API,
+//! offline from the cache), cache lookups, and ranged reads of remote files.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -17,13 +17,11 @@ use super::repo::{
 };
 use crate::error::bad_input;
 
-const USER_AGENT: &str = concat!("frontier/", env!("CARGO_PKG_VERSION"), "; hf-hub/0.4.3");
+const USER_AGENT: &str = concat!("frontier/", env!("CARGO_PKG_VERSION"));
 
 /// A Hugging Face Hub client bound to one endpoint, token and cache folder.
 pub struct Hub {
     pub(crate) config: HubConfig,
-    /// hf-hub's client, used for the repo info request (with `blobs=true`).
-    api: hf_hub::api::sync::Api,
     /// Follows redirects, sending the token to the same host only.
     pub(crate) agent: ureq::Agent,
     /// Follows nothing: metadata comes from the Hub's own (possibly redirecting) answer.
@@ -40,14 +38,6 @@ impl Hub {
             )));
         }
         let config = HubConfig { endpoint, ..config };
-        let api =
-            hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(config.cache_dir.clone()))
-                .with_endpoint(config.endpoint.clone())
-                .with_token(config.token.clone())
-                .with_progress(false)
-                .with_user_agent("frontier", env!("CARGO_PKG_VERSION"))
-                .build()
-                .context("setting up the Hugging Face Hub client")?;
         let builder = || {
             ureq::AgentBuilder::new()
                 .try_proxy_from_env(true)
@@ -57,7 +47,6 @@ impl Hub {
         };
         Ok(Hub {
             config,
-            api,
             agent: builder()
                 .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost)
                 .build(),
@@ -92,15 +81,16 @@ impl Hub {
                     ))
                 });
         }
+        // hf-hub's URL for the repo info, asked with `blobs=true` for sizes and LFS hashes
+        // (through our agent, which has timeouts).
         let hf_repo =
             hf_hub::Repo::with_revision(repo.to_string(), kind.hf_hub_type(), revision.into());
-        let request = || {
-            self.api
-                .repo(hf_repo.clone())
-                .info_request()
-                .query("blobs", "true")
-        };
-        let url = request().url().to_string();
+        let url = format!(
+            "{}/api/{}?blobs=true",
+            self.config.endpoint,
+            hf_repo.api_url()
+        );
+        let request = || self.request(&self.agent, "GET", &url);
         let target = self.target(kind, repo, revision, None);
         let response = self
             .call(&request)

@@ -34,9 +34,11 @@ enum Attempt {
 
 impl Hub {
     /// Downloads `file` into the standard cache and returns its snapshot path, reporting
-    /// `progress(done, total)`. A cached copy is reused (after a sha256 check when the hash is
-    /// known); an interrupted download resumes from its partial file; a download that does
-    /// not match the listed sha256 is deleted and reported.
+    /// `progress(done, total)` in bytes (`total` is 0 when the server does not say). A cached
+    /// copy is reused (after a sha256 check when the hash is known); a broken transfer is
+    /// resumed from `blobs/<etag>.incomplete` (within the call up to the retry count, and on
+    /// the next call); a download that does not match the listed sha256 is deleted and
+    /// reported.
     pub fn download(
         &self,
         kind: RepoKind,

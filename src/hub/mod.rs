@@ -11,7 +11,7 @@ mod repo;
 mod verify;
 
 #[cfg(test)]
-pub mod mock;
+mod mock;
 #[cfg(test)]
 mod tests;
 

@@ -665,6 +665,47 @@ fn hf_hub_0_4_and_frontier_share_the_cache() {
 }
 
 #[test]
+fn network_errors_are_plain_failures_naming_the_url() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(HubConfig {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        token: None,
+        cache_dir: dir.path().to_path_buf(),
+        offline: false,
+    })
+    .unwrap()
+    .with_retries(0);
+    let err = hub
+        .list_files(RepoKind::Model, "org/m", "main")
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(!is_bad_input(&err), "{msg}");
+    assert!(
+        msg.starts_with(&format!(
+            "GET http://127.0.0.1:{port}/api/models/org/m/revision/main?blobs=true: "
+        )),
+        "{msg}"
+    );
+    let file = RepoFile {
+        path: "m.gguf".to_string(),
+        size: 1,
+        sha256: None,
+    };
+    let err = download(&hub, RepoKind::Model, "org/m", &file).unwrap_err();
+    assert!(!is_bad_input(&err));
+    assert!(
+        format!("{err:#}").contains("/org/m/resolve/main/m.gguf"),
+        "{err:#}"
+    );
+}
+
+#[test]
 fn hub_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Hub>();
