@@ -185,8 +185,22 @@ pub struct TaskArgs {
     pub plus: bool,
     /// Read datasets from this folder (laid out like the original releases) instead of the
     /// copy embedded in the binary.
-    #[arg(long = "data-dir")]
+    #[arg(long = "data-dir", conflicts_with = "data_source")]
     pub data_dir: Option<PathBuf>,
+    /// Where datasets come from: the copy embedded in the binary (pinned, offline), or the
+    /// Hugging Face Hub (cais/mmlu, openai/gsm8k, openai/openai_humaneval parquet files,
+    /// cached in the standard HF cache; HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE apply).
+    #[arg(long = "data-source", value_enum)]
+    pub data_source: Option<DataSourceArg>,
+    /// Revision of the Hub datasets.
+    #[arg(long = "data-revision", default_value = "main")]
+    pub data_revision: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataSourceArg {
+    Embedded,
+    Hub,
 }
 
 /// The code sandbox, for HumanEval.

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::build_info::BuildInfo;
-use crate::cli::{SandboxArgs, TaskArgs};
+use crate::cli::{DataSourceArg, SandboxArgs, TaskArgs};
 use crate::datasets::Source;
 use crate::engine::backend_description;
 use crate::error::bad_input;
@@ -43,9 +43,12 @@ pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
     if args.limit == Some(0) {
         return Err(bad_input("--limit must be at least 1"));
     }
-    let source = match &args.data_dir {
-        Some(d) => Source::Dir(d.clone()),
-        None => Source::Embedded,
+    let source = match (&args.data_dir, args.data_source) {
+        (Some(d), _) => Source::Dir(d.clone()),
+        (None, Some(DataSourceArg::Hub)) => Source::Hub {
+            revision: args.data_revision.clone(),
+        },
+        (None, _) => Source::Embedded,
     };
     Ok((
         TaskOptions {

@@ -101,10 +101,12 @@ fn rebuild_prompt(tr: &TaskRun, cell: &StoredCell, item: &ItemRow) -> Result<Str
     let task = TaskName::parse(&tr.task).ok_or("unknown task")?;
     let opts = TaskOptions::from_protocol(&tr.protocol)
         .ok_or("the protocol has no options to rebuild from")?;
-    let source = match cell.info.config.get("data_source").and_then(|s| s.as_str()) {
-        Some(s) if s.starts_with("folder ") => Source::Dir(PathBuf::from(&s["folder ".len()..])),
-        _ => Source::Embedded,
-    };
+    let source = cell
+        .info
+        .config
+        .get("data_source")
+        .and_then(|s| s.as_str())
+        .map_or(Source::Embedded, Source::from_description);
     let plan = build_plan(task, &opts, &source).map_err(|e| format!("{e:#}"))?;
     let it = plan
         .items

@@ -3,6 +3,7 @@
 //! and row of any problem.
 
 pub mod gsm8k;
+pub mod hub;
 pub mod humaneval;
 pub mod manifest;
 pub mod mmlu;

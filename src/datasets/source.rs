@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -29,6 +29,10 @@ const EMBEDDED: &[(&str, &[u8])] = &[
 pub enum Source {
     Embedded,
     Dir(PathBuf),
+    /// The parquet files on the Hugging Face Hub, at a revision.
+    Hub {
+        revision: String,
+    },
 }
 
 impl Source {
@@ -36,9 +40,26 @@ impl Source {
         match self {
             Source::Embedded => "embedded copy".into(),
             Source::Dir(d) => format!("folder {}", d.display()),
+            Source::Hub { revision } => format!("hub revision {revision}"),
+        }
+    }
+
+    /// The inverse of [`Source::describe`] (for rebuilding stored prompts).
+    pub fn from_description(s: &str) -> Source {
+        if let Some(d) = s.strip_prefix("folder ") {
+            Source::Dir(PathBuf::from(d))
+        } else if let Some(r) = s.strip_prefix("hub revision ") {
+            Source::Hub {
+                revision: r.to_string(),
+            }
+        } else {
+            Source::Embedded
         }
     }
 }
+
+/// Files held in memory (the embedded archive, or the Hub's rows laid out as files).
+pub type FileMap = Arc<BTreeMap<String, Vec<u8>>>;
 
 /// One file of a dataset, with its content hash and where it came from.
 #[derive(Debug, Clone)]
@@ -56,15 +77,16 @@ pub struct DataFile {
 pub struct DatasetFiles {
     pub manifest: &'static Manifest,
     source: Source,
-    /// For the embedded source: every file of the archive.
-    embedded: Option<&'static BTreeMap<String, Vec<u8>>>,
+    /// For the embedded and Hub sources: every file, by its original path.
+    in_memory: Option<FileMap>,
 }
 
 impl DatasetFiles {
     pub fn open(dataset: &str, source: &Source) -> Result<DatasetFiles> {
         let manifest = super::manifest::get(dataset)?;
-        let embedded = match source {
+        let in_memory = match source {
             Source::Embedded => Some(embedded_archive(dataset)?),
+            Source::Hub { revision } => Some(hub_files(dataset, revision)?),
             Source::Dir(dir) => {
                 if !dir.is_dir() {
                     return Err(bad_input(format!(
@@ -78,7 +100,16 @@ impl DatasetFiles {
         Ok(DatasetFiles {
             manifest,
             source: source.clone(),
-            embedded,
+            in_memory,
+        })
+    }
+
+    /// A file set already in memory (tests, and sources fetched elsewhere).
+    pub fn from_files(dataset: &str, source: &Source, files: FileMap) -> Result<DatasetFiles> {
+        Ok(DatasetFiles {
+            manifest: super::manifest::get(dataset)?,
+            source: source.clone(),
+            in_memory: Some(files),
         })
     }
 
@@ -90,15 +121,22 @@ impl DatasetFiles {
     /// hash when embedded; from a folder a different hash is allowed (another copy of the
     /// data) but is recorded, since results then carry that hash.
     pub fn read(&self, path: &str) -> Result<DataFile> {
-        let (bytes, shown) = match (&self.source, self.embedded) {
+        let (bytes, shown) = match (&self.source, &self.in_memory) {
             (Source::Embedded, Some(files)) => (
-                files.get(path).cloned().ok_or_else(|| {
-                    anyhow!(
-                        "the embedded {} data has no file {path}",
-                        self.manifest.name
-                    )
-                })?,
+                files
+                    .get(path)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("the embedded {} data has no file {path}", self.manifest.name))?,
                 format!("embedded:{path}"),
+            ),
+            (Source::Hub { .. }, Some(files)) => (
+                files.get(path).cloned().ok_or_else(|| {
+                    bad_input(format!(
+                        "{path} is not available from the Hub ({}); use the embedded copy or --data-dir",
+                        super::hub::repo_of(&self.manifest.name).unwrap_or("?")
+                    ))
+                })?,
+                format!("hub:{path}"),
             ),
             (Source::Dir(dir), _) => {
                 let full = dir.join(path);
@@ -125,8 +163,8 @@ impl DatasetFiles {
     /// Files under `dir` (original layout) with the given suffix, sorted.
     pub fn list(&self, dir: &str, suffix: &str) -> Result<Vec<String>> {
         let prefix = format!("{}/", dir.trim_end_matches('/'));
-        let mut names: Vec<String> = match (&self.source, self.embedded) {
-            (Source::Embedded, Some(files)) => files
+        let mut names: Vec<String> = match (&self.source, &self.in_memory) {
+            (Source::Embedded | Source::Hub { .. }, Some(files)) => files
                 .keys()
                 .filter(|k| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
                 .cloned()
@@ -161,23 +199,41 @@ impl DatasetFiles {
 }
 
 /// Unpacks an embedded archive once per process.
-fn embedded_archive(dataset: &str) -> Result<&'static BTreeMap<String, Vec<u8>>> {
-    type Archive = BTreeMap<String, Vec<u8>>;
-    static CACHE: OnceLock<std::sync::Mutex<BTreeMap<String, &'static Archive>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let mut guard = cache
+fn embedded_archive(dataset: &str) -> Result<FileMap> {
+    static CACHE: OnceLock<Mutex<BTreeMap<String, FileMap>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
         .lock()
         .map_err(|_| anyhow!("dataset cache poisoned"))?;
-    if let Some(files) = guard.get(dataset) {
-        return Ok(files);
+    if let Some(files) = cache.get(dataset) {
+        return Ok(files.clone());
     }
     let bytes = EMBEDDED
         .iter()
         .find(|(name, _)| *name == dataset)
         .map(|(_, b)| *b)
         .ok_or_else(|| anyhow!("no embedded dataset named {dataset}"))?;
-    let files: &'static BTreeMap<String, Vec<u8>> = Box::leak(Box::new(unpack_tar_gz(bytes)?));
-    guard.insert(dataset.to_string(), files);
+    let files = Arc::new(unpack_tar_gz(bytes)?);
+    cache.insert(dataset.to_string(), files.clone());
+    Ok(files)
+}
+
+/// Fetches a dataset from the Hub once per process.
+fn hub_files(dataset: &str, revision: &str) -> Result<FileMap> {
+    static CACHE: OnceLock<Mutex<BTreeMap<(String, String), FileMap>>> = OnceLock::new();
+    let key = (dataset.to_string(), revision.to_string());
+    if let Some(files) = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&key).cloned())
+    {
+        return Ok(files);
+    }
+    let files = Arc::new(super::hub::fetch(dataset, revision)?);
+    if let Ok(mut c) = CACHE.get_or_init(Default::default).lock() {
+        c.insert(key, files.clone());
+    }
     Ok(files)
 }
 

@@ -11,7 +11,7 @@ mod repo;
 mod verify;
 
 #[cfg(test)]
-mod mock;
+pub mod mock;
 #[cfg(test)]
 mod tests;
 

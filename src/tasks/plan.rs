@@ -73,14 +73,22 @@ impl TaskPlan {
     }
 }
 
-/// Builds the plan of one task from a data source.
-pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result<TaskPlan> {
-    let dataset = match task {
+/// The dataset a task reads.
+pub fn dataset_of(task: TaskName) -> &'static str {
+    match task {
         TaskName::Mmlu => "mmlu",
         TaskName::Gsm8k | TaskName::Gsm8kCot => "gsm8k",
         TaskName::Humaneval => "humaneval",
-    };
-    let files = DatasetFiles::open(dataset, source)?;
+    }
+}
+
+/// Builds the plan of one task from a data source.
+pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result<TaskPlan> {
+    build_from(task, opts, &DatasetFiles::open(dataset_of(task), source)?)
+}
+
+/// Builds the plan of one task from an opened dataset.
+pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> Result<TaskPlan> {
     let (items, used, n_shot, protocol) = match task {
         TaskName::Mmlu => {
             let o = MmluOptions {
@@ -88,7 +96,7 @@ pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result
                 subjects: opts.subjects.clone(),
                 limit: opts.limit,
             };
-            let (items, used) = mmlu::build(&files, &o)?;
+            let (items, used) = mmlu::build(files, &o)?;
             let p = json!({
                 "task": "mmlu", "template": "lm-eval default", "split": "test", "fewshot_split": "dev",
                 "sampler": "first_n", "num_fewshot": o.shots, "continuations": [" A", " B", " C", " D"],
@@ -103,7 +111,7 @@ pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result
                 limit: opts.limit,
                 max_tokens: opts.gsm8k_max_tokens,
             };
-            let (items, used) = gsm8k::build(&files, &o)?;
+            let (items, used) = gsm8k::build(files, &o)?;
             let p = json!({
                 "task": "gsm8k", "template": "Question: {question}\\nAnswer:", "split": "test",
                 "fewshot_split": "train", "num_fewshot": o.shots, "sampling": o.sampling,
@@ -113,7 +121,7 @@ pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result
             (items, used, o.shots, p)
         }
         TaskName::Gsm8kCot => {
-            let (items, used) = gsm8k::build_cot(&files, opts.limit, opts.gsm8k_max_tokens)?;
+            let (items, used) = gsm8k::build_cot(files, opts.limit, opts.gsm8k_max_tokens)?;
             let p = json!({
                 "task": "gsm8k_cot", "template": "Q: {question}\\nA:", "split": "test",
                 "num_fewshot": 8, "sampling": "first_n (Wei et al. exemplars)", "until": gsm8k::COT_STOPS,
@@ -124,7 +132,7 @@ pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result
         }
         TaskName::Humaneval => {
             let (items, used) =
-                humaneval::build(&files, opts.plus, opts.limit, opts.humaneval_max_tokens)?;
+                humaneval::build(files, opts.plus, opts.limit, opts.humaneval_max_tokens)?;
             let p = json!({
                 "task": "humaneval", "tests": if opts.plus { "HumanEval+ v0.1.10" } else { "HumanEval" },
                 "template": "{prompt}", "until": humaneval::STOPS, "max_gen_toks": opts.humaneval_max_tokens,
