@@ -41,6 +41,12 @@ pub enum Command {
     Show(ShowArgs),
     /// Write results.csv, comparison.csv/.md and frontier.svg from a results folder.
     Report(ReportArgs),
+    /// Run models × quants × tasks (and speed), resumably, and write the comparison tables.
+    Sweep(SweepArgs),
+    /// Download models (MODEL[:QUANT,...]) from the Hugging Face Hub into the HF cache.
+    Fetch(FetchArgs),
+    /// Show the model catalog and what is cached.
+    List(ListArgs),
     /// Report which protections the code sandbox has on this machine.
     SandboxCheck(SandboxCheckArgs),
     /// Describe this build of frontier and llama.cpp, and the machine.
@@ -156,7 +162,7 @@ pub struct VersionArgs {
 /// Which tasks and how, shared by `eval` and `sweep`.
 #[derive(Debug, Clone, Args)]
 pub struct TaskArgs {
-    /// Tasks, comma-separated: mmlu, gsm8k, gsm8k_cot, humaneval.
+    /// Tasks, comma-separated: mmlu, gsm8k, gsm8k_cot, humaneval (sweep also: speed).
     #[arg(long, value_delimiter = ',', default_value = "mmlu,gsm8k,humaneval")]
     pub tasks: Vec<String>,
     /// Items per task (per subject for MMLU): the first N in dataset order.
@@ -275,4 +281,76 @@ pub struct ReportArgs {
     /// Write the reports here (default: the results folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// Models from the catalog or the Hub.
+#[derive(Debug, Clone, Args)]
+pub struct ModelSourceArgs {
+    /// More catalog entries (TOML, the built-in format), added to the built-in catalog.
+    #[arg(long)]
+    pub catalog: Vec<PathBuf>,
+    /// Revision of the model repos.
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+    /// Make a quant the Hub lacks locally from the highest-precision file (the row says so).
+    #[arg(long)]
+    pub derive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Models, comma-separated: catalog ids (with :QUANT,... to override --quants),
+    /// hf:OWNER/REPO, or local .gguf files.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub models: Vec<String>,
+    /// Quantizations for catalog and Hub models.
+    #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
+    pub quants: Vec<String>,
+    #[command(flatten)]
+    pub models_from: ModelSourceArgs,
+    #[command(flatten)]
+    pub tasks: TaskArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+    /// Sequences evaluated together.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: u32,
+    /// Context size (default: sized from the longest prompt × --parallel).
+    #[arg(long)]
+    pub ctx: Option<u32>,
+    /// Prompt tokens of the speed test (when `speed` is among --tasks).
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    pub n_prompt: u32,
+    /// Generated tokens of the speed test.
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    pub n_gen: u32,
+    /// Repetitions of the speed test.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 3)]
+    pub reps: u32,
+    /// Output folder: results.sqlite (resumed when it exists) and the reports.
+    #[arg(long, default_value = "reports/sweep")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// MODEL[:QUANT,...] (catalog id or hf:OWNER/REPO); without quants, --quants.
+    #[arg(required = true)]
+    pub models: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
+    pub quants: Vec<String>,
+    #[command(flatten)]
+    pub models_from: ModelSourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// More catalog entries (TOML).
+    #[arg(long)]
+    pub catalog: Vec<PathBuf>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
 }

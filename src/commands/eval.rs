@@ -63,6 +63,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         sandbox_threads: args.sandbox.jobs,
         verbosity,
         quiet,
+        progress: None,
     })?;
 
     let mut summaries = Vec::new();

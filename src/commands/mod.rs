@@ -1,13 +1,16 @@
 //! One module per subcommand; `run` dispatches and returns the exit code.
 
-mod common;
+pub mod common;
 mod eval;
+mod fetch;
 mod inspect;
+mod list;
 mod quantize;
 mod report;
 mod sandbox_check;
 mod show;
 mod speed;
+mod sweep;
 mod version;
 
 use anyhow::Result;
@@ -25,6 +28,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Eval(args) => eval::run(&args, cli.verbose, quiet),
         Command::Show(args) => show::run(&args),
         Command::Report(args) => report::run(&args, quiet),
+        Command::Sweep(args) => sweep::run(&args, cli.verbose, quiet),
+        Command::Fetch(args) => fetch::run(&args, quiet),
+        Command::List(args) => list::run(&args),
         Command::SandboxCheck(args) => sandbox_check::run(&args),
         Command::Worker => crate::worker::main_worker(),
     }

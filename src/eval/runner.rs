@@ -42,6 +42,15 @@ pub struct CellRun<'a> {
     pub sandbox_threads: usize,
     pub verbosity: u8,
     pub quiet: bool,
+    /// In a sweep: the display the cell's bar joins, and the overall bar it advances.
+    pub progress: Option<&'a SweepProgress>,
+}
+
+/// A sweep's progress display: one bar per cell under an overall bar with ETA.
+#[derive(Debug, Clone)]
+pub struct SweepProgress {
+    pub multi: indicatif::MultiProgress,
+    pub overall: indicatif::ProgressBar,
 }
 
 /// How a cell's evaluation went.
@@ -121,6 +130,9 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             );
         }
     }
+    if let Some(p) = run.progress {
+        p.overall.inc(skipped as u64);
+    }
     if units.is_empty() {
         store.finish_cell(cell_id, CellStatus::Done, None, None, None)?;
         return Ok(CellOutcome {
@@ -139,7 +151,17 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         return Err(anyhow!("HumanEval needs a sandbox"));
     }
 
-    let bar = progress::count_bar(units.len() as u64, &run.cell.model, run.quiet);
+    let mut bar = progress::count_bar(units.len() as u64, &format!("{} {}", run.cell.model, run.cell.quant), run.quiet);
+    if let Some(p) = run.progress {
+        bar = p.multi.add(bar);
+    }
+    let overall = run.progress.map(|p| p.overall.clone());
+    let tick = |bar: &indicatif::ProgressBar| {
+        bar.inc(1);
+        if let Some(o) = &overall {
+            o.inc(1);
+        }
+    };
     let (tx, rx) = mpsc::channel::<Msg>();
 
     // The worker, read on its own thread.
@@ -207,7 +229,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                     last_stored.insert(p.task, std::time::Instant::now());
                     pending.remove(&r.key);
                     stored += 1;
-                    bar.inc(1);
+                    tick(&bar);
                 }
             }
             Msg::Worker(Event::UnitError { key, message }) => {
@@ -215,7 +237,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                     let failed = unit_failure(&p, &message);
                     store.insert_item(p.task_run_id, &failed)?;
                     stored += 1;
-                    bar.inc(1);
+                    tick(&bar);
                 }
             }
             Msg::Worker(Event::Error { message, .. }) => worker_error = Some(message),
@@ -243,7 +265,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                 store_item(store, &p, &r, scored)?;
                 last_stored.insert(p.task, std::time::Instant::now());
                 stored += 1;
-                bar.inc(1);
+                tick(&bar);
             }
         }
     }

@@ -36,6 +36,16 @@ pub struct Delta {
 impl Delta {
     /// "Q4_K_M loses 1.2 points on MMLU vs F16 (p = 0.43, not significant)".
     pub fn sentence(&self) -> String {
+        if self.lost == 0 && self.gained == 0 {
+            return format!(
+                "{} {} scores the same as {} on {} ({} paired items, every answer the same)",
+                self.model,
+                self.quant,
+                self.reference,
+                self.task.as_str(),
+                self.n
+            );
+        }
         let verb = if self.points < 0.0 { "loses" } else { "gains" };
         let sig = if self.p_value < 0.05 {
             "significant"
@@ -433,8 +443,9 @@ pub fn comparison_md(cells: &[CellResult]) -> String {
     for (i, c) in cells.iter().enumerate() {
         let mut quant = c.quant.clone();
         if let Some(from) = &c.derived_from {
+            let source_quant = from.split_whitespace().next().unwrap_or(from);
             footnotes.push(format!(
-                "{} {} was made locally from {from}: its size, speed and memory are real {}, its quality is at most that of {from}.",
+                "{} {} was made locally from {from}: its size, speed and memory are real {}, its quality is at most that of {source_quant}.",
                 c.model, c.quant, c.quant
             ));
             quant.push_str(&format!(" [{}]", footnotes.len()));

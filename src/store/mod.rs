@@ -202,6 +202,8 @@ impl Store {
             })?)
     }
 
+    /// Records how a cell's run ended. The peak RSS kept is the largest seen across its
+    /// worker processes (speed and evaluation).
     pub fn finish_cell(
         &self,
         cell_id: i64,
@@ -211,7 +213,9 @@ impl Store {
         load_ms: Option<f64>,
     ) -> Result<()> {
         self.conn.execute(
-            "UPDATE cells SET status = ?2, error = ?3, peak_rss_bytes = COALESCE(?4, peak_rss_bytes),
+            "UPDATE cells SET status = ?2, error = ?3,
+                peak_rss_bytes = CASE WHEN ?4 IS NULL THEN peak_rss_bytes
+                                      ELSE MAX(COALESCE(peak_rss_bytes, 0), ?4) END,
                 load_ms = COALESCE(?5, load_ms), updated_at = ?6 WHERE id = ?1",
             params![cell_id, status.as_str(), error, peak_rss_bytes.map(|b| b as i64), load_ms, now()],
         )?;

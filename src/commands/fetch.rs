@@ -1,0 +1,38 @@
+//! `frontier fetch MODEL[:QUANT,...]`: download quantizations into the Hugging Face cache.
+
+use anyhow::Result;
+
+use crate::catalog::Catalog;
+use crate::cli::FetchArgs;
+use crate::hub::{Hub, HubConfig};
+use crate::sweep::{resolve, ResolveOptions};
+
+pub fn run(args: &FetchArgs, quiet: bool) -> Result<i32> {
+    let catalog = Catalog::load(&args.models_from.catalog)?;
+    let hub = Hub::new(HubConfig::from_env())?;
+    let cells = resolve(
+        &args.models,
+        &catalog,
+        Some(&hub),
+        &ResolveOptions {
+            quants: args.quants.clone(),
+            derive: args.models_from.derive,
+            revision: args.models_from.revision.clone(),
+            quiet,
+        },
+    )?;
+    let mut code = 0;
+    for c in &cells {
+        match (&c.path, &c.problem) {
+            (Some(p), _) => {
+                let note = c.derived_from.as_ref().map_or(String::new(), |d| format!(" (derived from {d})"));
+                println!("{} {}\t{}{note}", c.model, c.quant, p.display());
+            }
+            (None, problem) => {
+                eprintln!("error: {} {}: {}", c.model, c.quant, problem.as_deref().unwrap_or("unavailable"));
+                code = 2;
+            }
+        }
+    }
+    Ok(code)
+}

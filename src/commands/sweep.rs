@@ -1,0 +1,131 @@
+//! `frontier sweep`: models × quants × tasks (+ speed) in one command, resumable, ending in
+//! results.csv, comparison.csv/.md and frontier.svg.
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::common::{build_plans, parse_tasks, sandbox_for, task_options};
+use super::speed::run_options;
+use crate::catalog::{Catalog, ModelRef};
+use crate::cli::SweepArgs;
+use crate::engine::ContextOptions;
+use crate::error::bad_input;
+use crate::eval::runner::EngineSettings;
+use crate::hub::{Hub, HubConfig};
+use crate::measure::speed::SpeedConfig;
+use crate::store::Store;
+use crate::sweep::{self, ResolveOptions, SweepConfig};
+
+pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
+    // Everything is checked before any model is downloaded or run.
+    let want_speed = args.tasks.tasks.iter().any(|t| t.trim().eq_ignore_ascii_case("speed"));
+    let eval_tasks: Vec<String> = args
+        .tasks
+        .tasks
+        .iter()
+        .filter(|t| !t.trim().eq_ignore_ascii_case("speed"))
+        .cloned()
+        .collect();
+    let tasks = if eval_tasks.is_empty() { Vec::new() } else { parse_tasks(&eval_tasks)? };
+    if tasks.is_empty() && !want_speed {
+        return Err(bad_input("no tasks given"));
+    }
+    let (opts, source) = task_options(&args.tasks)?;
+    if args.parallel == 0 {
+        return Err(bad_input("--parallel must be at least 1"));
+    }
+    let (model_options, mut context) = run_options(&args.run)?;
+    context.n_ctx = args.ctx.unwrap_or(0);
+    let speed = if want_speed {
+        if args.reps == 0 || (args.n_prompt == 0 && args.n_gen == 0) {
+            return Err(bad_input("the speed test needs -r ≥ 1 and -p or -n above 0"));
+        }
+        Some(SpeedConfig {
+            n_prompt: args.n_prompt,
+            n_gen: args.n_gen,
+            reps: args.reps,
+            model: model_options.clone(),
+            context: ContextOptions {
+                n_ctx: (args.n_prompt + args.n_gen).max(1),
+                ..context.clone()
+            },
+        })
+    } else {
+        None
+    };
+    let catalog = Catalog::load(&args.models_from.catalog)?;
+    for spec in &args.models {
+        crate::catalog::parse_model_spec(spec, &catalog)?;
+    }
+    let needs_hub = args
+        .models
+        .iter()
+        .any(|s| !matches!(crate::catalog::parse_model_spec(s, &catalog), Ok((ModelRef::Local(_), _))));
+    let sandbox = sandbox_for(&tasks, &args.sandbox)?;
+    let plans = build_plans(&tasks, &opts, &source)?;
+    let hub = if needs_hub { Some(Hub::new(HubConfig::from_env())?) } else { None };
+
+    let cells = sweep::resolve(
+        &args.models,
+        &catalog,
+        hub.as_ref(),
+        &ResolveOptions {
+            quants: args.quants.clone(),
+            derive: args.models_from.derive,
+            revision: args.models_from.revision.clone(),
+            quiet,
+        },
+    )?;
+    let store = Store::open(&args.out.join("results.sqlite"))?;
+    let run_id = store.begin_run(
+        "sweep",
+        &json!({ "args": std::env::args().collect::<Vec<_>>(), "source": source.describe() }),
+    )?;
+    crate::interrupt::install();
+    if !quiet {
+        let items: usize = plans.iter().map(|p| p.items.len()).sum();
+        eprintln!(
+            "sweep: {} cells × {} items{}; results in {}",
+            cells.len(),
+            items,
+            if want_speed { " + speed" } else { "" },
+            store.path().display()
+        );
+    }
+    let outcome = sweep::run(
+        &store,
+        run_id,
+        &cells,
+        &SweepConfig {
+            plans: &plans,
+            speed,
+            engine: EngineSettings {
+                model: model_options,
+                context,
+                parallel: args.parallel,
+            },
+            sandbox,
+            sandbox_threads: args.sandbox.jobs,
+            source,
+            verbosity,
+            quiet,
+        },
+    )?;
+    let written = crate::report::write(&store, &args.out)?;
+    print!("{}", std::fs::read_to_string(args.out.join("comparison.md"))?);
+    if !quiet {
+        eprintln!(
+            "{} cells done, {} failed; {} items scored now, {} already stored; wrote {}",
+            outcome.done,
+            outcome.failed,
+            outcome.stored,
+            outcome.skipped,
+            written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if outcome.interrupted {
+        eprintln!("interrupted: rerun the same command to resume");
+        return Ok(130);
+    }
+    Ok(if outcome.failed > 0 { 1 } else { 0 })
+}

@@ -1,0 +1,210 @@
+//! The sweep: models × quants × tasks. Each (model, quant) cell runs in worker processes
+//! (speed, then evaluation); the parent stores every finished item at once, survives a
+//! worker's crash or OOM (the cell is recorded as failed with its error), resumes what is
+//! stored, and stops cleanly on Ctrl-C.
+
+pub mod resolve;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::commands::common::{cell_for_model, model_summary};
+use crate::datasets::Source;
+use crate::eval::runner::{run_cell, CellRun, EngineSettings, SweepProgress};
+use crate::measure::speed::SpeedConfig;
+use crate::output::progress;
+use crate::sandbox::Sandbox;
+use crate::store::{CellInfo, CellStatus, SpeedRecord, Store};
+use crate::tasks::TaskPlan;
+use crate::worker::{run_job, Event, Job};
+pub use resolve::{resolve, PlannedCell, ResolveOptions};
+
+/// Everything a sweep does for each cell.
+pub struct SweepConfig<'a> {
+    pub plans: &'a [TaskPlan],
+    /// Run a speed measurement per cell.
+    pub speed: Option<SpeedConfig>,
+    pub engine: EngineSettings,
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub sandbox_threads: usize,
+    pub source: Source,
+    pub verbosity: u8,
+    pub quiet: bool,
+}
+
+/// How the sweep went, cell by cell.
+#[derive(Debug, Clone, Default)]
+pub struct SweepOutcome {
+    pub done: usize,
+    pub failed: usize,
+    pub stored: usize,
+    pub skipped: usize,
+    pub interrupted: bool,
+}
+
+pub fn run(store: &Store, run_id: i64, cells: &[PlannedCell], cfg: &SweepConfig<'_>) -> Result<SweepOutcome> {
+    let items_per_cell: usize = cfg.plans.iter().map(|p| p.items.len()).sum();
+    let multi = indicatif::MultiProgress::new();
+    if !progress::enabled(cfg.quiet) {
+        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let overall = multi.add(progress::count_bar(
+        (items_per_cell * cells.len()) as u64,
+        "sweep",
+        cfg.quiet,
+    ));
+    let display = SweepProgress { multi, overall };
+    let mut outcome = SweepOutcome::default();
+    for (i, planned) in cells.iter().enumerate() {
+        if crate::interrupt::interrupted() {
+            outcome.interrupted = true;
+            break;
+        }
+        let label = format!("{} {}", planned.model, planned.quant);
+        let _ = display.multi.println(format!("[{}/{}] {label}", i + 1, cells.len()));
+        let status = run_one(store, run_id, planned, cfg, &display, &mut outcome)?;
+        match status {
+            CellStatus::Done => outcome.done += 1,
+            _ => outcome.failed += 1,
+        }
+    }
+    display.overall.finish_and_clear();
+    if crate::interrupt::interrupted() {
+        outcome.interrupted = true;
+    }
+    Ok(outcome)
+}
+
+/// Runs one cell; every failure of the cell itself is recorded, not returned.
+fn run_one(
+    store: &Store,
+    run_id: i64,
+    planned: &PlannedCell,
+    cfg: &SweepConfig<'_>,
+    display: &SweepProgress,
+    outcome: &mut SweepOutcome,
+) -> Result<CellStatus> {
+    let fail = |store: &Store, info: &CellInfo, why: &str| -> Result<CellStatus> {
+        let id = store.upsert_cell(run_id, info)?;
+        store.finish_cell(id, CellStatus::Failed, Some(why), None, None)?;
+        let _ = display.multi.println(format!("  failed: {why}"));
+        Ok(CellStatus::Failed)
+    };
+    let placeholder = || CellInfo {
+        key: format!("unavailable:{}:{}", planned.model, planned.quant),
+        model: planned.model.clone(),
+        model_path: planned.origin.clone(),
+        model_sha256: String::new(),
+        quant: planned.quant.clone(),
+        derived_from: planned.derived_from.clone(),
+        architecture: String::new(),
+        n_params: 0,
+        file_size: 0,
+        config: json!({ "origin": planned.origin, "data_source": cfg.source.describe() }),
+    };
+    if let Some(problem) = &planned.problem {
+        return fail(store, &placeholder(), problem);
+    }
+    let Some(path) = &planned.path else {
+        return fail(store, &placeholder(), "no model file");
+    };
+    // A corrupt file is this cell's failure, not the sweep's.
+    let summary = match model_summary(path) {
+        Ok(s) => s,
+        Err(e) => return fail(store, &placeholder(), &format!("{e:#}")),
+    };
+    let mut info = cell_for_model(path, &summary, "raw", &cfg.engine, &cfg.source, cfg.quiet)?;
+    info.model = planned.model.clone();
+    if planned.derived_from.is_some() {
+        info.derived_from = planned.derived_from.clone();
+    }
+    info.config["origin"] = json!(planned.origin);
+    if let Some(sha) = &planned.sha256 {
+        info.model_sha256 = sha.clone();
+    }
+
+    let mut speed_error = None;
+    let mut speed_peak = None;
+    if let Some(speed) = &cfg.speed {
+        let cell_id = store.upsert_cell(run_id, &info)?;
+        let have = store.speed(cell_id)?;
+        let wanted = [(speed.n_prompt, 0), (0, speed.n_gen)];
+        let missing = wanted
+            .iter()
+            .any(|&(p, n)| (p > 0 || n > 0) && !have.iter().any(|s| s.n_prompt == p && s.n_gen == n));
+        if missing {
+            let (err, peak) = measure_speed(store, cell_id, path, speed, cfg.verbosity)?;
+            speed_error = err;
+            speed_peak = peak;
+        }
+    }
+
+    let result = run_cell(&CellRun {
+        store,
+        run_id,
+        cell: info,
+        model_path: path.clone(),
+        plans: cfg.plans,
+        engine: cfg.engine.clone(),
+        sandbox: cfg.sandbox.clone(),
+        sandbox_threads: cfg.sandbox_threads,
+        verbosity: cfg.verbosity,
+        quiet: cfg.quiet,
+        progress: Some(display),
+    })?;
+    outcome.stored += result.stored;
+    outcome.skipped += result.skipped;
+    let mut status = result.status;
+    let error = result.error.clone().or(speed_error);
+    if error.is_some() {
+        status = CellStatus::Failed;
+    }
+    store.finish_cell(result.cell_id, status, error.as_deref(), speed_peak, None)?;
+    if let Some(e) = &error {
+        let _ = display.multi.println(format!("  failed: {e}"));
+    }
+    Ok(status)
+}
+
+/// The speed test of a cell in its own worker; stores the tests. Returns the error (if the
+/// worker failed) and the worker's peak RSS.
+fn measure_speed(
+    store: &Store,
+    cell_id: i64,
+    path: &std::path::Path,
+    config: &SpeedConfig,
+    verbosity: u8,
+) -> Result<(Option<String>, Option<u64>)> {
+    let job = Job::Speed {
+        model: path.to_path_buf(),
+        config: config.clone(),
+    };
+    let mut measured = None;
+    let mut error = None;
+    let exit = run_job(&job, verbosity, |e| match e {
+        Event::Speed(m) => measured = Some(m),
+        Event::Error { message, .. } => error = Some(message),
+        _ => {}
+    })?;
+    let Some(m) = measured else {
+        return Ok((Some(error.unwrap_or_else(|| exit.failure_summary())), Some(exit.peak_rss_bytes)));
+    };
+    for t in &m.tests {
+        store.record_speed(
+            cell_id,
+            &SpeedRecord {
+                test: t.name.clone(),
+                n_prompt: t.n_prompt,
+                n_gen: t.n_gen,
+                avg_ts: t.avg_ts,
+                stddev_ts: t.stddev_ts,
+                samples_ts: t.samples_ts.clone(),
+                ttft_ms: m.ttft_ms,
+                load_ms: m.load_ms,
+            },
+        )?;
+    }
+    Ok((None, Some(exit.peak_rss_bytes)))
+}

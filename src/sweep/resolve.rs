@@ -1,0 +1,233 @@
+//! From what the user named (catalog ids, `hf:` repos, local files) and the quants asked for
+//! to concrete model files: list each repo, match the quant in file names, download into
+//! the HF cache (or find it there), and with `--derive` make a missing quant locally from the
+//! highest-precision file. A cell that cannot be had keeps the reason, to be reported.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::catalog::quant::{available, match_quant, strip_quant_suffix};
+use crate::catalog::{parse_model_spec, Catalog, ModelRef};
+use crate::gguf::types::file_type_by_name;
+use crate::hub::{Hub, RepoFile, RepoKind};
+use crate::output::progress;
+
+/// One model × quant to run, or why it cannot run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedCell {
+    /// The model's name in reports (quant excluded).
+    pub model: String,
+    /// The quant asked for (or the local file's).
+    pub quant: String,
+    /// The file to load (the first part of a split model).
+    pub path: Option<PathBuf>,
+    /// sha256 when already known (the Hub's LFS hash).
+    pub sha256: Option<String>,
+    /// Where it came from: `hf:owner/repo/file` or a local path.
+    pub origin: String,
+    /// Set when the quant was made locally from another file.
+    pub derived_from: Option<String>,
+    /// Why this cell cannot run (missing quant, gated repo, ...).
+    pub problem: Option<String>,
+}
+
+/// Options that shape resolution.
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    pub quants: Vec<String>,
+    pub derive: bool,
+    pub revision: String,
+    pub quiet: bool,
+}
+
+/// Bits per weight of the quant names, to pick the highest-precision source for `--derive`.
+fn precision(quant: &str) -> f64 {
+    match quant.to_ascii_uppercase().as_str() {
+        "F32" => 32.0,
+        "F16" | "BF16" => 16.0,
+        "Q8_0" => 8.5,
+        "Q6_K" => 6.6,
+        "Q5_K_M" | "Q5_K_S" | "Q5_1" | "Q5_0" => 5.6,
+        "Q4_K_M" | "Q4_K_S" | "Q4_1" | "IQ4_XS" | "IQ4_NL" | "Q4_0" => 4.7,
+        "Q3_K_L" | "Q3_K_M" | "Q3_K_S" => 3.8,
+        _ => 2.6,
+    }
+}
+
+/// Resolves every model spec × quant into planned cells. Local files are one cell each;
+/// repo models get one per quant (the spec's own quants, else `opts.quants`).
+pub fn resolve(specs: &[String], catalog: &Catalog, hub: Option<&Hub>, opts: &ResolveOptions) -> Result<Vec<PlannedCell>> {
+    let mut cells = Vec::new();
+    for spec in specs {
+        let (model, own_quants) = parse_model_spec(spec, catalog)?;
+        let name = model.display_name();
+        match &model {
+            ModelRef::Local(path) => {
+                let summary = crate::commands::common::model_summary(path)?;
+                cells.push(PlannedCell {
+                    model: name,
+                    quant: summary.file_type.clone(),
+                    path: Some(path.clone()),
+                    sha256: None,
+                    origin: path.display().to_string(),
+                    derived_from: crate::commands::common::requantized_from(&summary),
+                    problem: None,
+                });
+            }
+            ModelRef::Catalog(_) | ModelRef::Repo(_) => {
+                let repos: Vec<String> = match &model {
+                    ModelRef::Catalog(m) => m.repos.clone(),
+                    ModelRef::Repo(r) => vec![r.clone()],
+                    ModelRef::Local(_) => unreachable!(),
+                };
+                let quants = if own_quants.is_empty() { &opts.quants } else { &own_quants };
+                let hub = hub.ok_or_else(|| anyhow::anyhow!("a Hub client is needed for {spec}"))?;
+                let listings = list_repos(hub, &repos, &opts.revision);
+                for q in quants {
+                    cells.push(resolve_quant(hub, &name, q, &listings, opts)?);
+                }
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// Each repo's file listing, or why it could not be listed.
+type Listing = (String, Result<Vec<RepoFile>, String>);
+
+fn list_repos(hub: &Hub, repos: &[String], revision: &str) -> Vec<Listing> {
+    repos
+        .iter()
+        .map(|r| (r.clone(), hub.list_files(RepoKind::Model, r, revision).map_err(|e| format!("{e:#}"))))
+        .collect()
+}
+
+fn resolve_quant(hub: &Hub, model: &str, quant: &str, listings: &[Listing], opts: &ResolveOptions) -> Result<PlannedCell> {
+    let mut cell = PlannedCell {
+        model: model.to_string(),
+        quant: quant.to_ascii_uppercase(),
+        path: None,
+        sha256: None,
+        origin: String::new(),
+        derived_from: None,
+        problem: None,
+    };
+    for (repo, listing) in listings {
+        let Ok(files) = listing else { continue };
+        let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        let parts = match_quant(&names, quant);
+        if parts.is_empty() {
+            continue;
+        }
+        match download_parts(hub, repo, files, &parts, &opts.revision, opts.quiet) {
+            Ok((path, sha)) => {
+                cell.path = Some(path);
+                cell.sha256 = sha;
+                cell.origin = format!("hf:{repo}/{}", parts[0]);
+            }
+            Err(e) => cell.problem = Some(format!("{e:#}")),
+        }
+        return Ok(cell);
+    }
+    if opts.derive && file_type_by_name(quant).is_some() {
+        return derive(hub, cell, listings, opts);
+    }
+    cell.problem = Some(missing_message(quant, listings));
+    Ok(cell)
+}
+
+/// "no Q5_K_M in a/b (has Q4_K_M, Q8_0), c/d (gated: ...)".
+fn missing_message(quant: &str, listings: &[Listing]) -> String {
+    let parts: Vec<String> = listings
+        .iter()
+        .map(|(repo, l)| match l {
+            Ok(files) => {
+                let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+                let has = available(&names);
+                if has.is_empty() {
+                    format!("{repo} (no GGUF files)")
+                } else {
+                    format!("{repo} (has {})", has.join(", "))
+                }
+            }
+            Err(e) => format!("{repo} ({e})"),
+        })
+        .collect();
+    format!("no {quant} file in {}; --derive makes it locally from the highest-precision file", parts.join("; "))
+}
+
+/// Downloads every part of a (possibly split) model; returns the first part's path and its
+/// sha256 when the Hub listed one.
+fn download_parts(
+    hub: &Hub,
+    repo: &str,
+    files: &[RepoFile],
+    parts: &[String],
+    revision: &str,
+    quiet: bool,
+) -> Result<(PathBuf, Option<String>)> {
+    let mut first = None;
+    for name in parts {
+        let Some(f) = files.iter().find(|f| &f.path == name) else { continue };
+        let bar = progress::bytes_bar(f.size, &format!("{repo}/{name}"), quiet);
+        let path = hub.download(RepoKind::Model, repo, revision, f, &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })?;
+        bar.finish_and_clear();
+        if first.is_none() {
+            first = Some((path, f.sha256.clone()));
+        }
+    }
+    first.ok_or_else(|| anyhow::anyhow!("{repo}: none of {parts:?} is in the listing"))
+}
+
+/// Makes `cell.quant` locally from the highest-precision file among the repos.
+fn derive(hub: &Hub, mut cell: PlannedCell, listings: &[Listing], opts: &ResolveOptions) -> Result<PlannedCell> {
+    let mut best: Option<(f64, &str, &[RepoFile], Vec<String>, String)> = None;
+    for (repo, listing) in listings {
+        let Ok(files) = listing else { continue };
+        let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        for q in available(&names) {
+            let p = precision(&q);
+            if best.as_ref().is_none_or(|b| p > b.0) {
+                best = Some((p, repo.as_str(), files.as_slice(), match_quant(&names, &q), q));
+            }
+        }
+    }
+    let Some((_, repo, files, parts, source_quant)) = best else {
+        cell.problem = Some(missing_message(&cell.quant, listings));
+        return Ok(cell);
+    };
+    let (src, sha) = match download_parts(hub, repo, files, &parts, &opts.revision, opts.quiet) {
+        Ok(x) => x,
+        Err(e) => {
+            cell.problem = Some(format!("{e:#}"));
+            return Ok(cell);
+        }
+    };
+    let sha = match sha {
+        Some(s) => s,
+        None => crate::hashing::HashCache::default_location().sha256_file(&src, |_| {})?,
+    };
+    let out_dir = crate::paths::cache_dir().join("derived");
+    std::fs::create_dir_all(&out_dir)?;
+    let stem = strip_quant_suffix(Path::new(&parts[0]).file_stem().and_then(|s| s.to_str()).unwrap_or("model"));
+    let dst = out_dir.join(format!("{stem}.{}.{}.gguf", &sha[..12], cell.quant));
+    if !dst.is_file() {
+        let target = crate::quantize::parse_target(&cell.quant)?;
+        let from = format!("{source_quant} {} sha256:{}", parts[0], &sha[..16]);
+        if !opts.quiet {
+            eprintln!("deriving {} {} from {source_quant} ({repo}/{})", cell.model, cell.quant, parts[0]);
+        }
+        let partial = dst.with_extension(format!("partial-{}", std::process::id()));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        crate::quantize::quantize(&src, &partial, target, true, threads, &from)?;
+        std::fs::rename(&partial, &dst)?;
+    }
+    cell.path = Some(dst);
+    cell.origin = format!("derived from hf:{repo}/{}", parts[0]);
+    cell.derived_from = Some(format!("{source_quant} (hf:{repo}/{})", parts[0]));
+    Ok(cell)
+}
