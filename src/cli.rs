@@ -165,9 +165,10 @@ pub struct TaskArgs {
     /// Tasks, comma-separated: mmlu, gsm8k, gsm8k_cot, humaneval (sweep also: speed).
     #[arg(long, value_delimiter = ',', default_value = "mmlu,gsm8k,humaneval")]
     pub tasks: Vec<String>,
-    /// Items per task (per subject for MMLU): the first N in dataset order.
-    #[arg(long)]
-    pub limit: Option<usize>,
+    /// Items per task (per subject for MMLU), the first N in dataset order: one number for
+    /// every task, or TASK=N pairs (`mmlu=10,gsm8k=100`), or both (`5,humaneval=164`).
+    #[arg(long, value_delimiter = ',')]
+    pub limit: Vec<String>,
     /// MMLU few-shot examples (first N dev questions of the subject).
     #[arg(long, default_value_t = 5)]
     pub shots: usize,

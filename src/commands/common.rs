@@ -40,9 +40,7 @@ pub fn parse_tasks(names: &[String]) -> Result<Vec<TaskName>> {
 }
 
 pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
-    if args.limit == Some(0) {
-        return Err(bad_input("--limit must be at least 1"));
-    }
+    let (limit, task_limits) = parse_limits(&args.limit)?;
     let source = match (&args.data_dir, args.data_source) {
         (Some(d), _) => Source::Dir(d.clone()),
         (None, Some(DataSourceArg::Hub)) => Source::Hub {
@@ -54,7 +52,8 @@ pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
         TaskOptions {
             mmlu_shots: args.shots,
             subjects: args.subjects.clone(),
-            limit: args.limit,
+            limit,
+            task_limits,
             gsm8k_shots: args.gsm8k_shots,
             gsm8k_sampling: args.gsm8k_sampling,
             gsm8k_max_tokens: args.gsm8k_max_tokens,
@@ -160,4 +159,29 @@ pub fn requantized_from(summary: &ModelSummary) -> Option<String> {
     let from = summary.quantized_from.as_deref()?;
     let source_type = from.split_whitespace().next()?;
     (!crate::quantize::is_full_precision(source_type)).then(|| from.to_string())
+}
+
+/// `--limit 5`, `--limit mmlu=10,gsm8k=100`, or both.
+pub fn parse_limits(
+    specs: &[String],
+) -> Result<(Option<usize>, std::collections::BTreeMap<TaskName, usize>)> {
+    let mut global = None;
+    let mut per_task = std::collections::BTreeMap::new();
+    let number = |s: &str| -> Result<usize> {
+        match s.trim().parse::<usize>() {
+            Ok(0) | Err(_) => Err(bad_input(format!("--limit {s}: must be a number of items, at least 1"))),
+            Ok(n) => Ok(n),
+        }
+    };
+    for spec in specs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        match spec.split_once('=') {
+            Some((task, n)) => {
+                let t = TaskName::parse(task)
+                    .ok_or_else(|| bad_input(format!("--limit {spec}: unknown task '{task}'")))?;
+                per_task.insert(t, number(n)?);
+            }
+            None => global = Some(number(spec)?),
+        }
+    }
+    Ok((global, per_task))
 }

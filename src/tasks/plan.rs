@@ -22,6 +22,9 @@ pub struct TaskOptions {
     pub subjects: Option<Vec<String>>,
     /// Items per task (per subject for MMLU), first N in dataset order.
     pub limit: Option<usize>,
+    /// Per-task limits that override `limit` (`mmlu=10,gsm8k=100`).
+    #[serde(default)]
+    pub task_limits: std::collections::BTreeMap<TaskName, usize>,
     pub gsm8k_shots: usize,
     pub gsm8k_sampling: Sampling,
     /// Generation limit for GSM8K (lm-eval: 256).
@@ -38,6 +41,7 @@ impl Default for TaskOptions {
             mmlu_shots: 5,
             subjects: None,
             limit: None,
+            task_limits: Default::default(),
             gsm8k_shots: 5,
             gsm8k_sampling: Sampling::Lmeval,
             gsm8k_max_tokens: 256,
@@ -59,6 +63,11 @@ pub struct TaskPlan {
 }
 
 impl TaskOptions {
+    /// The item limit of one task.
+    pub fn limit_for(&self, task: TaskName) -> Option<usize> {
+        self.task_limits.get(&task).copied().or(self.limit)
+    }
+
     /// The options stored in a task run's protocol.
     pub fn from_protocol(protocol: &serde_json::Value) -> Option<TaskOptions> {
         serde_json::from_value(protocol.get("options")?.clone()).ok()
@@ -94,7 +103,7 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
             let o = MmluOptions {
                 shots: opts.mmlu_shots,
                 subjects: opts.subjects.clone(),
-                limit: opts.limit,
+                limit: opts.limit_for(task),
             };
             let (items, used) = mmlu::build(files, &o)?;
             let p = json!({
@@ -108,7 +117,7 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
             let o = Gsm8kOptions {
                 shots: opts.gsm8k_shots,
                 sampling: opts.gsm8k_sampling,
-                limit: opts.limit,
+                limit: opts.limit_for(task),
                 max_tokens: opts.gsm8k_max_tokens,
             };
             let (items, used) = gsm8k::build(files, &o)?;
@@ -121,7 +130,7 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
             (items, used, o.shots, p)
         }
         TaskName::Gsm8kCot => {
-            let (items, used) = gsm8k::build_cot(files, opts.limit, opts.gsm8k_max_tokens)?;
+            let (items, used) = gsm8k::build_cot(files, opts.limit_for(task), opts.gsm8k_max_tokens)?;
             let p = json!({
                 "task": "gsm8k_cot", "template": "Q: {question}\\nA:", "split": "test",
                 "num_fewshot": 8, "sampling": "first_n (Wei et al. exemplars)", "until": gsm8k::COT_STOPS,
@@ -132,7 +141,7 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
         }
         TaskName::Humaneval => {
             let (items, used) =
-                humaneval::build(files, opts.plus, opts.limit, opts.humaneval_max_tokens)?;
+                humaneval::build(files, opts.plus, opts.limit_for(task), opts.humaneval_max_tokens)?;
             let p = json!({
                 "task": "humaneval", "tests": if opts.plus { "HumanEval+ v0.1.10" } else { "HumanEval" },
                 "template": "{prompt}", "until": humaneval::STOPS, "max_gen_toks": opts.humaneval_max_tokens,
@@ -150,6 +159,7 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
     let shaping = TaskOptions {
         subjects: None,
         limit: None,
+        task_limits: Default::default(),
         ..opts.clone()
     };
     protocol["options"] = serde_json::to_value(&shaping)?;
