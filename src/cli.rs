@@ -202,6 +202,16 @@ pub struct TaskArgs {
     /// Revision of the Hub datasets.
     #[arg(long = "data-revision", default_value = "main")]
     pub data_revision: String,
+    /// Prompt formats, comma-separated: raw (lm-eval completion style, comparable with
+    /// published numbers), chat (the model's own template, plain instruction), tuned (the
+    /// model family's template file), or all. The first is the one comparison tables show.
+    #[arg(long, value_delimiter = ',', default_value = "raw")]
+    pub format: Vec<String>,
+    /// The family template for the tuned format: a built-in name (smollm2, smollm3, gemma,
+    /// gemma-3, phi-2, llama-3, qwen, chatml, raw) or a TOML file; default: chosen from the
+    /// model's metadata.
+    #[arg(long)]
+    pub template: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod measure;
 pub mod output;
 pub mod paths;
+pub mod prompts;
 pub mod pyrandom;
 pub mod quantize;
 pub mod report;

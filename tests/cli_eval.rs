@@ -95,7 +95,10 @@ fn bad_eval_input_is_rejected_before_running() {
             "unknown MMLU subject 'astrology'",
         ),
         (vec!["--shots", "9"], "--shots 9"),
-        (vec!["--limit", "0"], "must be a number of items, at least 1"),
+        (
+            vec!["--limit", "0"],
+            "must be a number of items, at least 1",
+        ),
         (vec!["--limit", "trivia=3"], "unknown task 'trivia'"),
         (
             vec!["--data-dir", "/nonexistent/data"],

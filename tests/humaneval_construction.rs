@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use frontier::datasets::{DatasetFiles, Source};
+use frontier::engine::StopReason;
+use frontier::prompts::PromptStyle;
 use frontier::sandbox::{Protections, Sandbox, SandboxPolicy, Verdict};
-use frontier::tasks::{humaneval, Item};
+use frontier::tasks::{humaneval, Item, Response};
 
 fn sandbox() -> Option<Arc<Sandbox>> {
     let policy = SandboxPolicy::default();
@@ -36,13 +38,17 @@ fn run_all(
 ) -> Vec<(String, Verdict, String)> {
     let files = DatasetFiles::open("humaneval", &Source::Embedded).unwrap();
     let (tasks, _) = frontier::datasets::humaneval::load(&files, false).unwrap();
-    let (items, _) = humaneval::build(&files, false, None, 1024).unwrap();
+    let (items, _) = humaneval::build(&files, false, None, 1024, &PromptStyle::raw()).unwrap();
     assert_eq!(items.len(), 164);
     let jobs: Vec<(Item, String)> = items
         .into_iter()
         .zip(&tasks)
         .map(|(item, task)| {
-            let program = humaneval::program(&item, &completion(task));
+            let response = Response::Generated {
+                text: completion(task),
+                stop_reason: StopReason::StopString,
+            };
+            let program = humaneval::program(&item, &response);
             (item, program)
         })
         .collect();

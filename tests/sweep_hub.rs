@@ -35,7 +35,12 @@ fn serve(hub: &mock::MockHub, dir: &Path) {
     for f in [SMOLLM_Q4_K_M, SMOLLM_Q8_0, SMOLLM_F16] {
         hub.add_file_from_disk("model", smol, f, &model(f));
     }
-    hub.add_file_from_disk("model", "test/gemma-3-270m-GGUF", "gemma-3-270m-Q4_K_M.gguf", &model(GEMMA_Q4_K_M));
+    hub.add_file_from_disk(
+        "model",
+        "test/gemma-3-270m-GGUF",
+        "gemma-3-270m-Q4_K_M.gguf",
+        &model(GEMMA_Q4_K_M),
+    );
     // A GGUF cut short in its tensor data: the Hub's hash is right, the file is not usable.
     let bytes = std::fs::read(model(SMOLLM_Q4_K_M)).unwrap();
     let broken = dir.join("broken.Q4_K_M.gguf");
@@ -50,10 +55,33 @@ fn sweep_command(hub: &mock::MockHub, home: &Path, catalog: &Path, out: &Path) -
         .env("FRONTIER_CACHE_DIR", home.join("frontier"))
         .env_remove("HF_TOKEN")
         .env_remove("HF_HUB_CACHE")
-        .args(["sweep", "--models", "smol-test,gemma-test:Q4_K_M,broken-test:Q4_K_M"])
+        .args([
+            "sweep",
+            "--models",
+            "smol-test,gemma-test:Q4_K_M,broken-test:Q4_K_M",
+        ])
         .args(["--quants", "Q4_K_M,Q8_0,F16", "--tasks", "mmlu,gsm8k,speed"])
-        .args(["--subjects", "anatomy,astronomy", "--limit", "3", "--gsm8k-max-tokens", "24"])
-        .args(["-p", "32", "-n", "8", "-r", "1", "-t", "2", "--parallel", "2", "--catalog"])
+        .args([
+            "--subjects",
+            "anatomy,astronomy",
+            "--limit",
+            "3",
+            "--gsm8k-max-tokens",
+            "24",
+        ])
+        .args([
+            "-p",
+            "32",
+            "-n",
+            "8",
+            "-r",
+            "1",
+            "-t",
+            "2",
+            "--parallel",
+            "2",
+            "--catalog",
+        ])
         .arg(catalog)
         .arg("--out")
         .arg(out);
@@ -65,9 +93,15 @@ fn stored_items(out: &Path) -> usize {
     if !path.exists() {
         return 0;
     }
-    let Ok(store) = frontier::store::Store::open(&path) else { return 0 };
-    let Ok(runs) = store.task_runs(None) else { return 0 };
-    runs.iter().map(|t| store.items(t.id).map_or(0, |i| i.len())).sum()
+    let Ok(store) = frontier::store::Store::open(&path) else {
+        return 0;
+    };
+    let Ok(runs) = store.task_runs(None) else {
+        return 0;
+    };
+    runs.iter()
+        .map(|t| store.items(t.id).map_or(0, |i| i.len()))
+        .sum()
 }
 
 #[test]
@@ -102,19 +136,37 @@ fn sweep_from_the_hub_survives_kill_9_and_a_corrupt_model() {
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let before = stored_items(&out);
-    assert!(before >= at_kill && before > 0, "items were stored before the kill ({before})");
+    assert!(
+        before >= at_kill && before > 0,
+        "items were stored before the kill ({before})"
+    );
 
     // Rerun: completes, recomputes nothing already stored.
     let rerun = sweep_command(&hub, &home, &catalog, &out).output().unwrap();
     let stderr = String::from_utf8_lossy(&rerun.stderr);
     let stdout = String::from_utf8_lossy(&rerun.stdout);
-    assert_eq!(rerun.status.code(), Some(1), "the corrupt model's cell fails: {stderr}");
+    assert_eq!(
+        rerun.status.code(),
+        Some(1),
+        "the corrupt model's cell fails: {stderr}"
+    );
 
     // 4 runnable cells × (6 MMLU + 3 GSM8K) items, each exactly once.
     let total = 4 * (6 + 3);
     assert_eq!(stored_items(&out), total);
-    let line = stderr.lines().find(|l| l.contains("items scored now")).unwrap_or_default();
-    let now: usize = line.split(" items scored now").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("items scored now"))
+        .unwrap_or_default();
+    let now: usize = line
+        .split(" items scored now")
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let already: usize = line
         .split("items scored now, ")
         .nth(1)
@@ -122,17 +174,35 @@ fn sweep_from_the_hub_survives_kill_9_and_a_corrupt_model() {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(already, before, "the rerun skipped exactly what was stored: {line}");
+    assert_eq!(
+        already, before,
+        "the rerun skipped exactly what was stored: {line}"
+    );
     assert_eq!(now + already, total, "{line}");
 
-    for f in ["results.csv", "comparison.csv", "comparison.md", "frontier.svg", "results.sqlite"] {
+    for f in [
+        "results.csv",
+        "comparison.csv",
+        "comparison.md",
+        "frontier.svg",
+        "results.sqlite",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
     assert!(stdout.contains("| SmolLM2-135M-Instruct | F16"), "{stdout}");
     assert!(stdout.contains("gemma-3-270m"), "{stdout}");
     assert!(stdout.contains("## Failed cells"), "{stdout}");
-    assert!(stdout.contains("broken Q4_K_M: ") && stdout.contains("truncated tensor data"), "{stdout}");
-    assert!(home.join("hub/models--test--SmolLM2-135M-Instruct-GGUF/snapshots").is_dir());
+    assert!(
+        stdout.contains("broken Q4_K_M: ") && stdout.contains("truncated tensor data"),
+        "{stdout}"
+    );
+    assert!(home
+        .join("hub/models--test--SmolLM2-135M-Instruct-GGUF/snapshots")
+        .is_dir());
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    assert!(csv.lines().any(|l| l.starts_with("SmolLM2-135M-Instruct,Q8_0,") && l.contains(",mmlu,")), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("SmolLM2-135M-Instruct,Q8_0,") && l.contains(",mmlu,")),
+        "{csv}"
+    );
 }

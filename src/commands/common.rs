@@ -99,7 +99,7 @@ pub fn sandbox_for(tasks: &[TaskName], args: &SandboxArgs) -> Result<Option<Arc<
 pub fn cell_for_model(
     path: &Path,
     summary: &ModelSummary,
-    format: &str,
+    formats: &[crate::prompts::Format],
     engine: &EngineSettings,
     source: &Source,
     quiet: bool,
@@ -118,7 +118,7 @@ pub fn cell_for_model(
     );
     let build = BuildInfo::get();
     Ok(CellInfo {
-        key: format!("{}:{}:{format}", &sha[..16], summary.file_type),
+        key: format!("{}:{}", &sha[..16], summary.file_type),
         model: name,
         model_path: path.display().to_string(),
         model_sha256: sha,
@@ -128,7 +128,7 @@ pub fn cell_for_model(
         n_params: summary.parameters,
         file_size: summary.file_size,
         config: json!({
-            "format": format,
+            "formats": formats,
             "threads": context.threads,
             "n_ctx": context.n_ctx,
             "n_batch": context.n_batch,
@@ -169,7 +169,9 @@ pub fn parse_limits(
     let mut per_task = std::collections::BTreeMap::new();
     let number = |s: &str| -> Result<usize> {
         match s.trim().parse::<usize>() {
-            Ok(0) | Err(_) => Err(bad_input(format!("--limit {s}: must be a number of items, at least 1"))),
+            Ok(0) | Err(_) => Err(bad_input(format!(
+                "--limit {s}: must be a number of items, at least 1"
+            ))),
             Ok(n) => Ok(n),
         }
     };
@@ -184,4 +186,81 @@ pub fn parse_limits(
         }
     }
     Ok((global, per_task))
+}
+
+/// `--format raw,chat` / `all` in order, without duplicates.
+pub fn parse_formats(specs: &[String]) -> Result<Vec<crate::prompts::Format>> {
+    use crate::prompts::Format;
+    let mut out = Vec::new();
+    for s in specs
+        .iter()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+    {
+        let add: Vec<Format> = match s.as_str() {
+            "raw" => vec![Format::Raw],
+            "chat" => vec![Format::Chat],
+            "tuned" => vec![Format::Tuned],
+            "all" => vec![Format::Raw, Format::Chat, Format::Tuned],
+            other => {
+                return Err(bad_input(format!(
+                    "unknown format '{other}' (raw, chat, tuned, all)"
+                )))
+            }
+        };
+        for f in add {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(Format::Raw);
+    }
+    Ok(out)
+}
+
+/// Every task's plan for one model in every format: the family template chosen from the
+/// model's metadata (or `template`), the embedded chat template rendered with Jinja. A task
+/// a format does not apply to (gsm8k_cot beyond raw) is left out.
+pub fn plans_for_model(
+    tasks: &[TaskName],
+    opts: &TaskOptions,
+    source: &Source,
+    formats: &[crate::prompts::Format],
+    template: Option<&str>,
+    summary: &ModelSummary,
+    path: &Path,
+) -> Result<Vec<TaskPlan>> {
+    use crate::prompts::{family_named, select_family, Format, PromptStyle};
+    let family = match template {
+        Some(t) => family_named(t)?,
+        None => select_family(
+            summary,
+            &path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+        ),
+    };
+    let mut plans = Vec::new();
+    for &format in formats {
+        let style = PromptStyle::for_model(
+            format,
+            family.clone(),
+            summary.chat_template_text.as_deref(),
+            summary.bos_text.as_deref().unwrap_or_default(),
+            summary.eos_text.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| bad_input(format!("{}: {e:#}", path.display())))?;
+        for &task in tasks {
+            if task == TaskName::Gsm8kCot && format != Format::Raw {
+                continue;
+            }
+            plans.push(crate::tasks::plan::build_styled(
+                task, opts, source, &style,
+            )?);
+        }
+    }
+    Ok(plans)
 }

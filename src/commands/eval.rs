@@ -8,7 +8,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::common::{
-    build_plans, cell_for_model, model_summary, parse_tasks, sandbox_for, task_options,
+    cell_for_model, model_summary, parse_formats, parse_tasks, plans_for_model, sandbox_for,
+    task_options,
 };
 use super::speed::run_options;
 use crate::cli::EvalArgs;
@@ -33,10 +34,19 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     };
     let summary = model_summary(&args.model)?;
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
-    let plans = build_plans(&tasks, &opts, &source)?;
+    let formats = parse_formats(&args.tasks.format)?;
+    let plans = plans_for_model(
+        &tasks,
+        &opts,
+        &source,
+        &formats,
+        args.tasks.template.as_deref(),
+        &summary,
+        &args.model,
+    )?;
 
     let store = Store::open(&args.out.join("results.sqlite"))?;
-    let cell = cell_for_model(&args.model, &summary, "raw", &engine, &source, quiet)?;
+    let cell = cell_for_model(&args.model, &summary, &formats, &engine, &source, quiet)?;
     let run_id = store.begin_run(
         "eval",
         &json!({ "args": std::env::args().collect::<Vec<_>>(), "cell": cell.key, "source": source.describe() }),
@@ -77,7 +87,11 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
                 .into_iter()
                 .filter(|i| wanted.contains(i.item_id.as_str()))
                 .collect();
-            summaries.push(summarize(plan.task, &items));
+            let mut s = summarize(plan.task, &items);
+            if formats.len() > 1 {
+                s.task = format!("{} ({})", s.task, plan.format.as_str());
+            }
+            summaries.push(s);
         }
     }
     let mut out = std::io::stdout().lock();

@@ -25,11 +25,19 @@ pub fn run(args: &FetchArgs, quiet: bool) -> Result<i32> {
     for c in &cells {
         match (&c.path, &c.problem) {
             (Some(p), _) => {
-                let note = c.derived_from.as_ref().map_or(String::new(), |d| format!(" (derived from {d})"));
+                let note = c
+                    .derived_from
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(" (derived from {d})"));
                 println!("{} {}\t{}{note}", c.model, c.quant, p.display());
             }
             (None, problem) => {
-                eprintln!("error: {} {}: {}", c.model, c.quant, problem.as_deref().unwrap_or("unavailable"));
+                eprintln!(
+                    "error: {} {}: {}",
+                    c.model,
+                    c.quant,
+                    problem.as_deref().unwrap_or("unavailable")
+                );
                 code = 2;
             }
         }

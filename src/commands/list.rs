@@ -33,7 +33,11 @@ pub fn run(args: &ListArgs) -> Result<i32> {
             m.params.clone(),
             m.license.clone(),
             m.repos.join(", "),
-            if cached.is_empty() { "-".into() } else { cached.join(", ") },
+            if cached.is_empty() {
+                "-".into()
+            } else {
+                cached.join(", ")
+            },
         ]);
     }
     if args.json {

@@ -9,11 +9,14 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::ShowArgs;
+use crate::commands::common::model_summary;
 use crate::datasets::Source;
 use crate::error::bad_input;
 use crate::hashing::sha256_hex;
+use crate::prompts::{family_named, Format, PromptStyle};
 use crate::store::{ItemRow, Store, StoredCell, TaskRun};
-use crate::tasks::{build_plan, TaskName, TaskOptions};
+use crate::tasks::plan::build_styled;
+use crate::tasks::{TaskName, TaskOptions};
 
 /// The store file of an output folder, or the file itself.
 pub fn store_path(p: &Path) -> PathBuf {
@@ -95,8 +98,9 @@ fn selected(args: &ShowArgs, cell: &StoredCell, tr: &TaskRun) -> bool {
             .is_none_or(|m| cell.info.model.contains(m))
 }
 
-/// Rebuilds an item's prompt from its task run's protocol; Err says why it could not be
-/// rebuilt or that it does not match the stored hash.
+/// Rebuilds an item's prompt from its task run's protocol (and, for the chat and tuned
+/// formats, the model file's template); Err says why it could not be rebuilt or that it
+/// does not match the stored hash.
 fn rebuild_prompt(tr: &TaskRun, cell: &StoredCell, item: &ItemRow) -> Result<String, String> {
     let task = TaskName::parse(&tr.task).ok_or("unknown task")?;
     let opts = TaskOptions::from_protocol(&tr.protocol)
@@ -107,7 +111,34 @@ fn rebuild_prompt(tr: &TaskRun, cell: &StoredCell, item: &ItemRow) -> Result<Str
         .get("data_source")
         .and_then(|s| s.as_str())
         .map_or(Source::Embedded, Source::from_description);
-    let plan = build_plan(task, &opts, &source).map_err(|e| format!("{e:#}"))?;
+    let format: Format = tr
+        .protocol
+        .get("format")
+        .and_then(|f| serde_json::from_value(f.clone()).ok())
+        .unwrap_or(Format::Raw);
+    let style = if format == Format::Raw {
+        PromptStyle::raw()
+    } else {
+        let family = tr
+            .protocol
+            .get("family")
+            .and_then(|f| f.as_str())
+            .ok_or("no template family recorded")?;
+        let family = family_named(family)
+            .map_err(|_| format!("template '{family}' is not a built-in one"))?;
+        let path = Path::new(&cell.info.model_path);
+        let summary = model_summary(path)
+            .map_err(|e| format!("model file needed for the chat template: {e:#}"))?;
+        PromptStyle::for_model(
+            format,
+            family,
+            summary.chat_template_text.as_deref(),
+            summary.bos_text.as_deref().unwrap_or_default(),
+            summary.eos_text.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| format!("{e:#}"))?
+    };
+    let plan = build_styled(task, &opts, &source, &style).map_err(|e| format!("{e:#}"))?;
     let it = plan
         .items
         .iter()

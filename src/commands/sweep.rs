@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::common::{build_plans, parse_tasks, sandbox_for, task_options};
+use super::common::{build_plans, parse_formats, parse_tasks, sandbox_for, task_options};
 use super::speed::run_options;
 use crate::catalog::{Catalog, ModelRef};
 use crate::cli::SweepArgs;
@@ -18,7 +18,11 @@ use crate::sweep::{self, ResolveOptions, SweepConfig};
 
 pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     // Everything is checked before any model is downloaded or run.
-    let want_speed = args.tasks.tasks.iter().any(|t| t.trim().eq_ignore_ascii_case("speed"));
+    let want_speed = args
+        .tasks
+        .tasks
+        .iter()
+        .any(|t| t.trim().eq_ignore_ascii_case("speed"));
     let eval_tasks: Vec<String> = args
         .tasks
         .tasks
@@ -26,7 +30,11 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         .filter(|t| !t.trim().eq_ignore_ascii_case("speed"))
         .cloned()
         .collect();
-    let tasks = if eval_tasks.is_empty() { Vec::new() } else { parse_tasks(&eval_tasks)? };
+    let tasks = if eval_tasks.is_empty() {
+        Vec::new()
+    } else {
+        parse_tasks(&eval_tasks)?
+    };
     if tasks.is_empty() && !want_speed {
         return Err(bad_input("no tasks given"));
     }
@@ -38,7 +46,9 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     context.n_ctx = args.ctx.unwrap_or(0);
     let speed = if want_speed {
         if args.reps == 0 || (args.n_prompt == 0 && args.n_gen == 0) {
-            return Err(bad_input("the speed test needs -r ≥ 1 and -p or -n above 0"));
+            return Err(bad_input(
+                "the speed test needs -r ≥ 1 and -p or -n above 0",
+            ));
         }
         Some(SpeedConfig {
             n_prompt: args.n_prompt,
@@ -57,13 +67,22 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     for spec in &args.models {
         crate::catalog::parse_model_spec(spec, &catalog)?;
     }
-    let needs_hub = args
-        .models
-        .iter()
-        .any(|s| !matches!(crate::catalog::parse_model_spec(s, &catalog), Ok((ModelRef::Local(_), _))));
+    let needs_hub = args.models.iter().any(|s| {
+        !matches!(
+            crate::catalog::parse_model_spec(s, &catalog),
+            Ok((ModelRef::Local(_), _))
+        )
+    });
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
+    let formats = parse_formats(&args.tasks.format)?;
+    // Reading every dataset now catches bad data before any model runs.
     let plans = build_plans(&tasks, &opts, &source)?;
-    let hub = if needs_hub { Some(Hub::new(HubConfig::from_env())?) } else { None };
+    let items_per_cell: usize = plans.iter().map(|p| p.items.len()).sum::<usize>() * formats.len();
+    let hub = if needs_hub {
+        Some(Hub::new(HubConfig::from_env())?)
+    } else {
+        None
+    };
 
     let cells = sweep::resolve(
         &args.models,
@@ -97,7 +116,11 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         run_id,
         &cells,
         &SweepConfig {
-            plans: &plans,
+            tasks: &tasks,
+            options: &opts,
+            formats: &formats,
+            template: args.tasks.template.as_deref(),
+            items_per_cell,
             speed,
             engine: EngineSettings {
                 model: model_options,
@@ -112,7 +135,10 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         },
     )?;
     let written = crate::report::write(&store, &args.out)?;
-    print!("{}", std::fs::read_to_string(args.out.join("comparison.md"))?);
+    print!(
+        "{}",
+        std::fs::read_to_string(args.out.join("comparison.md"))?
+    );
     if !quiet {
         eprintln!(
             "{} cells done, {} failed; {} items scored now, {} already stored; wrote {}",
@@ -120,7 +146,11 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             outcome.failed,
             outcome.stored,
             outcome.skipped,
-            written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if outcome.interrupted {

@@ -270,7 +270,13 @@ mod tests {
         ] {
             let files = Arc::new(fetch_with(&hub, dataset, "main").unwrap());
             let from_hub = DatasetFiles::from_files(dataset, &source, files).unwrap();
-            let plan_hub = crate::tasks::plan::build_from(task, &opts, &from_hub).unwrap();
+            let plan_hub = crate::tasks::plan::build_from(
+                task,
+                &opts,
+                &from_hub,
+                &crate::prompts::PromptStyle::raw(),
+            )
+            .unwrap();
             let plan_emb = build_plan(task, &opts, &Source::Embedded).unwrap();
             assert_eq!(plan_hub.items, plan_emb.items, "{dataset}");
         }

@@ -18,7 +18,7 @@ use crate::hashing::sha256_hex;
 use crate::output::progress;
 use crate::sandbox::{Outcome, Sandbox};
 use crate::store::{CellInfo, CellStatus, ItemRow, Store, TaskRunSpec};
-use crate::tasks::{gsm8k, humaneval, mmlu, Item, Response, Scored, TaskName, TaskPlan};
+use crate::tasks::{humaneval, score, Item, Scored, TaskName, TaskPlan};
 use crate::worker::{run_job, ChildOutcome, EvalJob, EvalReady, Event, Job};
 
 /// How to run the model: load options, context, sequences evaluated together.
@@ -147,11 +147,20 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             task_wall_ms: Vec::new(),
         });
     }
-    if run.plans.iter().any(|p| p.task == TaskName::Humaneval) && run.sandbox.is_none() {
+    if run
+        .plans
+        .iter()
+        .any(|p| p.items.iter().any(score::needs_sandbox))
+        && run.sandbox.is_none()
+    {
         return Err(anyhow!("HumanEval needs a sandbox"));
     }
 
-    let mut bar = progress::count_bar(units.len() as u64, &format!("{} {}", run.cell.model, run.cell.quant), run.quiet);
+    let mut bar = progress::count_bar(
+        units.len() as u64,
+        &format!("{} {}", run.cell.model, run.cell.quant),
+        run.quiet,
+    );
     if let Some(p) = run.progress {
         bar = p.multi.add(bar);
     }
@@ -217,14 +226,16 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                 let Some(p) = pending.get_mut(&r.key) else {
                     continue;
                 };
-                if p.task == TaskName::Humaneval {
-                    let program = humaneval::program(p.item, humaneval::completion(&r.response));
+                if score::needs_sandbox(p.item) {
+                    let program = humaneval::program(p.item, &r.response);
                     let key = r.key.clone();
                     p.result = Some(r);
                     in_sandbox += 1;
                     let _ = prog_tx.send((key, program));
                 } else {
-                    let scored = score(p.task, p.item, &r.response);
+                    let Some(scored) = score::score(p.item, &r.response) else {
+                        continue;
+                    };
                     store_item(store, p, &r, scored)?;
                     last_stored.insert(p.task, std::time::Instant::now());
                     pending.remove(&r.key);
@@ -256,7 +267,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                 };
                 let Some(r) = p.result.clone() else { continue };
                 let scored = match outcome {
-                    Ok(o) => humaneval::score(&r.response, &o),
+                    Ok(o) => humaneval::score(p.item, &r.response, &o),
                     Err(e) => {
                         worker_error.get_or_insert(format!("sandbox: {e:#}"));
                         continue;
@@ -319,16 +330,6 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
         task_wall_ms,
     })
-}
-
-/// Scores a response of a task that needs no sandbox.
-pub fn score(task: TaskName, item: &Item, response: &Response) -> Scored {
-    match task {
-        TaskName::Mmlu => mmlu::score(item, response),
-        TaskName::Gsm8k => gsm8k::score(item, response, false),
-        TaskName::Gsm8kCot => gsm8k::score(item, response, true),
-        TaskName::Humaneval => unreachable!("HumanEval is scored from a sandbox outcome"),
-    }
 }
 
 fn store_item(store: &Store, p: &Pending<'_>, r: &WorkResult, s: Scored) -> Result<()> {

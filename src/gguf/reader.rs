@@ -281,7 +281,9 @@ pub fn parse(reader: impl Read, file_size: u64, check_data: bool) -> Result<Gguf
             )));
         }
         let ty = r.u32()?;
-        let value = r.value(ty, 0).map_err(|e| match e {
+        // The vocabulary is kept whole: prompt rendering needs the BOS/EOS token texts.
+        let keep_all = key == "tokenizer.ggml.tokens";
+        let value = r.value(ty, 0, keep_all).map_err(|e| match e {
             GgufError::Invalid(msg) => GgufError::Invalid(format!("metadata '{key}': {msg}")),
             GgufError::PastEnd {
                 what,
@@ -498,7 +500,7 @@ impl<R: Read> Cursor<R> {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
-    fn value(&mut self, ty: u32, depth: u32) -> Result<Value, GgufError> {
+    fn value(&mut self, ty: u32, depth: u32, keep_all: bool) -> Result<Value, GgufError> {
         Ok(match ty {
             0 => Value::U8(self.u8()?),
             1 => Value::I8(self.u8()? as i8),
@@ -533,10 +535,10 @@ impl<R: Read> Cursor<R> {
                     .checked_mul(min_elem)
                     .ok_or_else(|| GgufError::Invalid(format!("array length {len} overflows")))?;
                 self.ensure_room(bytes, "array")?;
-                let keep = len <= KEEP_ARRAY_MAX;
+                let keep = keep_all || len <= KEEP_ARRAY_MAX;
                 let mut values = Vec::with_capacity(if keep { len as usize } else { 0 });
                 for _ in 0..len {
-                    let v = self.value(elem_type, depth + 1)?;
+                    let v = self.value(elem_type, depth + 1, false)?;
                     if keep {
                         values.push(v);
                     }

@@ -28,6 +28,12 @@ pub struct ModelSummary {
     pub value_length: Option<u64>,
     pub sliding_window: Option<u64>,
     pub chat_template: Option<ChatTemplateInfo>,
+    /// The embedded chat template itself (not printed: `chat_template` describes it).
+    #[serde(skip)]
+    pub chat_template_text: Option<String>,
+    /// Text of the BOS and EOS tokens (for chat templates).
+    pub bos_text: Option<String>,
+    pub eos_text: Option<String>,
     /// What `frontier quantize` made this file from (`Q4_1 name.gguf sha256:…`), if it did.
     pub quantized_from: Option<String>,
     pub file_size: u64,
@@ -128,13 +134,25 @@ impl ModelSummary {
             value_length: num("attention.value_length"),
             sliding_window: num("attention.sliding_window"),
             chat_template,
+            chat_template_text: h.get_str("tokenizer.chat_template").map(str::to_string),
             quantized_from: h
                 .get_str(crate::quantize::QUANTIZED_FROM_KEY)
                 .map(str::to_string),
+            bos_text: token_text(h, "tokenizer.ggml.bos_token_id"),
+            eos_text: token_text(h, "tokenizer.ggml.eos_token_id"),
             file_size: h.file_size,
             tensor_data_bytes: h.data_bytes(),
             tensor_types: shares,
             architecture: arch,
         }
+    }
+}
+
+/// The text of the token whose id is stored under `id_key`.
+fn token_text(h: &GgufHeader, id_key: &str) -> Option<String> {
+    let id = h.get_u64(id_key)? as usize;
+    match h.get("tokenizer.ggml.tokens")? {
+        super::reader::Value::Array(a) => a.values.get(id)?.as_str().map(str::to_string),
+        _ => None,
     }
 }

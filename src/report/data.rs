@@ -8,13 +8,17 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::eval::aggregate::{summarize, TaskSummary};
+use crate::prompts::Format;
 use crate::store::{CellStatus, Store};
 use crate::tasks::TaskName;
 
-/// One task's results in one cell.
+/// One task's results in one cell, in one prompt format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskResult {
     pub task: TaskName,
+    pub format: Format,
+    /// The template the prompts were rendered with.
+    pub template: String,
     pub task_key: String,
     pub n_shot: usize,
     pub dataset_hash: String,
@@ -41,12 +45,29 @@ pub struct CellResult {
     pub tg: Option<(String, f64, f64)>,
     pub model_sha256: String,
     pub config: serde_json::Value,
+    /// The format comparison tables show (the first one asked for).
+    pub primary_format: Format,
+    /// Every task in every format run.
     pub tasks: Vec<TaskResult>,
 }
 
 impl CellResult {
+    /// A task's results in the primary format.
     pub fn task(&self, t: TaskName) -> Option<&TaskResult> {
-        self.tasks.iter().find(|r| r.task == t)
+        self.task_in(t, self.primary_format)
+    }
+
+    pub fn task_in(&self, t: TaskName, format: Format) -> Option<&TaskResult> {
+        self.tasks
+            .iter()
+            .find(|r| r.task == t && r.format == format)
+    }
+
+    /// The results in the primary format.
+    pub fn primary_tasks(&self) -> impl Iterator<Item = &TaskResult> {
+        self.tasks
+            .iter()
+            .filter(|r| r.format == self.primary_format)
     }
 
     /// Bits per weight from the file size: orders quants by precision.
@@ -72,7 +93,7 @@ pub fn load(store: &Store) -> Result<Vec<CellResult>> {
     let mut out = Vec::new();
     let runs = store.task_runs(None)?;
     for cell in store.cells()? {
-        let mut by_task: BTreeMap<TaskName, (usize, TaskResult)> = BTreeMap::new();
+        let mut by_task: BTreeMap<(TaskName, Format), (usize, TaskResult)> = BTreeMap::new();
         for tr in runs.iter().filter(|t| t.cell_id == cell.id) {
             let Some(task) = TaskName::parse(&tr.task) else {
                 continue;
@@ -82,8 +103,20 @@ pub fn load(store: &Store) -> Result<Vec<CellResult>> {
                 continue;
             }
             let metric = task.primary_metric();
+            let format: Format = tr
+                .protocol
+                .get("format")
+                .and_then(|f| serde_json::from_value(f.clone()).ok())
+                .unwrap_or(Format::Raw);
             let result = TaskResult {
                 task,
+                format,
+                template: tr
+                    .protocol
+                    .get("template")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("raw (lm-eval)")
+                    .to_string(),
                 task_key: tr.task_key.clone(),
                 n_shot: tr.n_shot,
                 dataset_hash: tr.dataset_hash.clone(),
@@ -98,10 +131,10 @@ pub fn load(store: &Store) -> Result<Vec<CellResult>> {
                     })
                     .collect(),
             };
-            // Several protocols of one task: report the one with the most items.
+            // Several protocols of one task and format: report the one with the most items.
             let n = items.len();
-            if by_task.get(&task).is_none_or(|(m, _)| n >= *m) {
-                by_task.insert(task, (n, result));
+            if by_task.get(&(task, format)).is_none_or(|(m, _)| n >= *m) {
+                by_task.insert((task, format), (n, result));
             }
         }
         let speed = store.speed(cell.id)?;
@@ -124,6 +157,13 @@ pub fn load(store: &Store) -> Result<Vec<CellResult>> {
             pp: pick(false),
             tg: pick(true),
             model_sha256: cell.info.model_sha256.clone(),
+            primary_format: cell
+                .info
+                .config
+                .get("formats")
+                .and_then(|f| f.get(0))
+                .and_then(|f| serde_json::from_value(f.clone()).ok())
+                .unwrap_or(Format::Raw),
             config: cell.info.config.clone(),
             tasks: by_task.into_values().map(|(_, r)| r).collect(),
         });

@@ -206,6 +206,8 @@ struct ResultsRow<'a> {
     derived_from: Option<&'a str>,
     status: &'a str,
     task: &'a str,
+    format: &'a str,
+    template: &'a str,
     metric: &'a str,
     score: Option<f64>,
     stderr: Option<f64>,
@@ -229,7 +231,7 @@ struct ResultsRow<'a> {
     model_sha256: &'a str,
     task_key: Option<&'a str>,
     dataset_hash: Option<&'a str>,
-    format: String,
+    formats: String,
     llama_cpp: String,
     threads: String,
     backend: String,
@@ -264,6 +266,8 @@ pub fn results_csv(cells: &[CellResult]) -> Result<Vec<u8>> {
             derived_from: c.derived_from.as_deref(),
             status: status_str(c.status),
             task,
+            format: "",
+            template: "",
             metric: "",
             score: None,
             stderr: None,
@@ -287,7 +291,7 @@ pub fn results_csv(cells: &[CellResult]) -> Result<Vec<u8>> {
             model_sha256: &c.model_sha256,
             task_key: None,
             dataset_hash: None,
-            format: config_str(c, "format"),
+            formats: config_str(c, "formats"),
             llama_cpp: config_str(c, "llama_cpp"),
             threads: config_str(c, "threads"),
             backend: config_str(c, "backend"),
@@ -323,6 +327,8 @@ pub fn results_csv(cells: &[CellResult]) -> Result<Vec<u8>> {
                 n_shot: Some(t.n_shot),
                 task_key: Some(&t.task_key),
                 dataset_hash: Some(&t.dataset_hash),
+                format: t.format.as_str(),
+                template: &t.template,
                 ..base(t.task.as_str())
             })?;
         }
@@ -532,4 +538,83 @@ pub fn comparison_md(cells: &[CellResult]) -> String {
         }
     }
     md
+}
+
+/// Per model × quant × task: the score under each format, the spread between the best and
+/// the worst, and the format-failure rate apart from wrong answers. Empty when every cell
+/// ran one format.
+pub fn format_sensitivity_md(cells: &[CellResult]) -> String {
+    use crate::prompts::Format;
+    let formats = [Format::Raw, Format::Chat, Format::Tuned];
+    let several = cells.iter().any(|c| {
+        let mut f: Vec<Format> = c.tasks.iter().map(|t| t.format).collect();
+        f.sort();
+        f.dedup();
+        f.len() > 1
+    });
+    if !several {
+        return String::new();
+    }
+    let mut rows = Vec::new();
+    for c in cells {
+        for t in tasks_of_any_format(c) {
+            let mut row = vec![c.model.clone(), c.quant.clone(), task_title(t).to_string()];
+            let mut scores = Vec::new();
+            for f in formats {
+                match c.task_in(t, f) {
+                    Some(r) => {
+                        let s = &r.summary;
+                        let rate = s.format_failures as f64 / s.score.n.max(1) as f64;
+                        scores.push(s.score.value);
+                        row.push(format!(
+                            "{:.1} ({:.0}% ff)",
+                            s.score.value * 100.0,
+                            rate * 100.0
+                        ));
+                    }
+                    None => row.push("-".into()),
+                }
+            }
+            let spread = if scores.len() > 1 {
+                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let min = scores.iter().cloned().fold(f64::MAX, f64::min);
+                format!("{:.1}", (max - min) * 100.0)
+            } else {
+                "-".into()
+            };
+            row.push(spread);
+            rows.push(row);
+        }
+    }
+    let mut md = String::from("\n## Format sensitivity\n\n");
+    md.push_str(&markdown(
+        &[
+            "Model",
+            "Quant",
+            "Task",
+            "raw % (ff)",
+            "chat % (ff)",
+            "tuned % (ff)",
+            "spread (points)",
+        ],
+        &[
+            Align::Left,
+            Align::Left,
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+        ],
+        &rows,
+    ));
+    md.push_str("\nff = format failures: answers with nothing to extract (no number, no code), counted apart from wrong answers.\n");
+    md
+}
+
+fn tasks_of_any_format(c: &CellResult) -> Vec<TaskName> {
+    let mut t: Vec<TaskName> = c.tasks.iter().map(|r| r.task).collect();
+    t.sort();
+    t.dedup();
+    t
 }

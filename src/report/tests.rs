@@ -6,6 +6,7 @@ use serde_json::json;
 use super::data::{CellResult, TaskResult};
 use super::{plot, tables};
 use crate::eval::aggregate::summarize;
+use crate::prompts::Format;
 use crate::store::{CellStatus, ItemRow};
 use crate::tasks::TaskName;
 
@@ -37,6 +38,8 @@ fn task(task: TaskName, pattern: &[bool], format_failures: usize) -> TaskResult 
     let rows = items(task, pattern, format_failures);
     TaskResult {
         task,
+        format: Format::Raw,
+        template: "raw (lm-eval)".into(),
         task_key: format!("{}-abc", task.as_str()),
         n_shot: 5,
         dataset_hash: "d".repeat(8),
@@ -68,7 +71,8 @@ fn cell(
         pp: Some(("pp512".into(), 500.0, 5.0)),
         tg: Some(("tg128".into(), 90.0, 1.0)),
         model_sha256: "ab".repeat(32),
-        config: json!({"format": "raw", "threads": 2, "backend": "CPU", "llama_cpp": "x", "machine": "m"}),
+        config: json!({"formats": ["raw"], "threads": 2, "backend": "CPU", "llama_cpp": "x", "machine": "m"}),
+        primary_format: Format::Raw,
         tasks,
     }
 }
@@ -177,4 +181,29 @@ fn plot_has_every_cell_and_the_frontier() {
     }
     let none: Vec<CellResult> = Vec::new();
     assert!(plot::frontier_svg(&none).unwrap().is_none());
+}
+
+#[test]
+fn format_sensitivity_lists_each_format_with_failure_rates() {
+    let mut c = cells();
+    assert_eq!(
+        tables::format_sensitivity_md(&c),
+        "",
+        "one format: no section"
+    );
+    let pattern: Vec<bool> = (0..20).map(|i| i < 15).collect();
+    let mut tuned = task(TaskName::Gsm8k, &pattern, 1);
+    tuned.format = Format::Tuned;
+    tuned.template = "tuned: smollm2".into();
+    c[1].tasks.push(tuned);
+    let md = tables::format_sensitivity_md(&c);
+    assert!(md.contains("## Format sensitivity"), "{md}");
+    let line = md
+        .lines()
+        .find(|l| l.contains("| SmolLM2") && l.contains("Q4_K_M") && l.contains("GSM8K"))
+        .unwrap();
+    assert!(
+        line.contains("35.0 (25% ff)") && line.contains("75.0 (5% ff)") && line.contains("40.0"),
+        "{line}"
+    );
 }

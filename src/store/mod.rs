@@ -217,7 +217,14 @@ impl Store {
                 peak_rss_bytes = CASE WHEN ?4 IS NULL THEN peak_rss_bytes
                                       ELSE MAX(COALESCE(peak_rss_bytes, 0), ?4) END,
                 load_ms = COALESCE(?5, load_ms), updated_at = ?6 WHERE id = ?1",
-            params![cell_id, status.as_str(), error, peak_rss_bytes.map(|b| b as i64), load_ms, now()],
+            params![
+                cell_id,
+                status.as_str(),
+                error,
+                peak_rss_bytes.map(|b| b as i64),
+                load_ms,
+                now()
+            ],
         )?;
         Ok(())
     }

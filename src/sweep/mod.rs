@@ -10,20 +10,27 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::commands::common::{cell_for_model, model_summary};
+use crate::commands::common::{cell_for_model, model_summary, plans_for_model};
 use crate::datasets::Source;
 use crate::eval::runner::{run_cell, CellRun, EngineSettings, SweepProgress};
 use crate::measure::speed::SpeedConfig;
 use crate::output::progress;
+use crate::prompts::Format;
 use crate::sandbox::Sandbox;
 use crate::store::{CellInfo, CellStatus, SpeedRecord, Store};
-use crate::tasks::TaskPlan;
+use crate::tasks::{TaskName, TaskOptions};
 use crate::worker::{run_job, Event, Job};
 pub use resolve::{resolve, PlannedCell, ResolveOptions};
 
 /// Everything a sweep does for each cell.
 pub struct SweepConfig<'a> {
-    pub plans: &'a [TaskPlan],
+    pub tasks: &'a [TaskName],
+    pub options: &'a TaskOptions,
+    pub formats: &'a [Format],
+    /// `--template`: the family for the tuned format instead of the automatic choice.
+    pub template: Option<&'a str>,
+    /// Items per cell (for the overall progress bar).
+    pub items_per_cell: usize,
     /// Run a speed measurement per cell.
     pub speed: Option<SpeedConfig>,
     pub engine: EngineSettings,
@@ -44,8 +51,13 @@ pub struct SweepOutcome {
     pub interrupted: bool,
 }
 
-pub fn run(store: &Store, run_id: i64, cells: &[PlannedCell], cfg: &SweepConfig<'_>) -> Result<SweepOutcome> {
-    let items_per_cell: usize = cfg.plans.iter().map(|p| p.items.len()).sum();
+pub fn run(
+    store: &Store,
+    run_id: i64,
+    cells: &[PlannedCell],
+    cfg: &SweepConfig<'_>,
+) -> Result<SweepOutcome> {
+    let items_per_cell = cfg.items_per_cell;
     let multi = indicatif::MultiProgress::new();
     if !progress::enabled(cfg.quiet) {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -63,7 +75,9 @@ pub fn run(store: &Store, run_id: i64, cells: &[PlannedCell], cfg: &SweepConfig<
             break;
         }
         let label = format!("{} {}", planned.model, planned.quant);
-        let _ = display.multi.println(format!("[{}/{}] {label}", i + 1, cells.len()));
+        let _ = display
+            .multi
+            .println(format!("[{}/{}] {label}", i + 1, cells.len()));
         let status = run_one(store, run_id, planned, cfg, &display, &mut outcome)?;
         match status {
             CellStatus::Done => outcome.done += 1,
@@ -115,7 +129,26 @@ fn run_one(
         Ok(s) => s,
         Err(e) => return fail(store, &placeholder(), &format!("{e:#}")),
     };
-    let mut info = cell_for_model(path, &summary, "raw", &cfg.engine, &cfg.source, cfg.quiet)?;
+    let plans = match plans_for_model(
+        cfg.tasks,
+        cfg.options,
+        &cfg.source,
+        cfg.formats,
+        cfg.template,
+        &summary,
+        path,
+    ) {
+        Ok(p) => p,
+        Err(e) => return fail(store, &placeholder(), &format!("{e:#}")),
+    };
+    let mut info = cell_for_model(
+        path,
+        &summary,
+        cfg.formats,
+        &cfg.engine,
+        &cfg.source,
+        cfg.quiet,
+    )?;
     info.model = planned.model.clone();
     if planned.derived_from.is_some() {
         info.derived_from = planned.derived_from.clone();
@@ -131,9 +164,9 @@ fn run_one(
         let cell_id = store.upsert_cell(run_id, &info)?;
         let have = store.speed(cell_id)?;
         let wanted = [(speed.n_prompt, 0), (0, speed.n_gen)];
-        let missing = wanted
-            .iter()
-            .any(|&(p, n)| (p > 0 || n > 0) && !have.iter().any(|s| s.n_prompt == p && s.n_gen == n));
+        let missing = wanted.iter().any(|&(p, n)| {
+            (p > 0 || n > 0) && !have.iter().any(|s| s.n_prompt == p && s.n_gen == n)
+        });
         if missing {
             let (err, peak) = measure_speed(store, cell_id, path, speed, cfg.verbosity)?;
             speed_error = err;
@@ -146,7 +179,7 @@ fn run_one(
         run_id,
         cell: info,
         model_path: path.clone(),
-        plans: cfg.plans,
+        plans: &plans,
         engine: cfg.engine.clone(),
         sandbox: cfg.sandbox.clone(),
         sandbox_threads: cfg.sandbox_threads,
@@ -189,7 +222,10 @@ fn measure_speed(
         _ => {}
     })?;
     let Some(m) = measured else {
-        return Ok((Some(error.unwrap_or_else(|| exit.failure_summary())), Some(exit.peak_rss_bytes)));
+        return Ok((
+            Some(error.unwrap_or_else(|| exit.failure_summary())),
+            Some(exit.peak_rss_bytes),
+        ));
     };
     for t in &m.tests {
         store.record_speed(

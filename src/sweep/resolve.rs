@@ -57,7 +57,12 @@ fn precision(quant: &str) -> f64 {
 
 /// Resolves every model spec × quant into planned cells. Local files are one cell each;
 /// repo models get one per quant (the spec's own quants, else `opts.quants`).
-pub fn resolve(specs: &[String], catalog: &Catalog, hub: Option<&Hub>, opts: &ResolveOptions) -> Result<Vec<PlannedCell>> {
+pub fn resolve(
+    specs: &[String],
+    catalog: &Catalog,
+    hub: Option<&Hub>,
+    opts: &ResolveOptions,
+) -> Result<Vec<PlannedCell>> {
     let mut cells = Vec::new();
     for spec in specs {
         let (model, own_quants) = parse_model_spec(spec, catalog)?;
@@ -81,8 +86,13 @@ pub fn resolve(specs: &[String], catalog: &Catalog, hub: Option<&Hub>, opts: &Re
                     ModelRef::Repo(r) => vec![r.clone()],
                     ModelRef::Local(_) => unreachable!(),
                 };
-                let quants = if own_quants.is_empty() { &opts.quants } else { &own_quants };
-                let hub = hub.ok_or_else(|| anyhow::anyhow!("a Hub client is needed for {spec}"))?;
+                let quants = if own_quants.is_empty() {
+                    &opts.quants
+                } else {
+                    &own_quants
+                };
+                let hub =
+                    hub.ok_or_else(|| anyhow::anyhow!("a Hub client is needed for {spec}"))?;
                 let listings = list_repos(hub, &repos, &opts.revision);
                 for q in quants {
                     cells.push(resolve_quant(hub, &name, q, &listings, opts)?);
@@ -99,11 +109,23 @@ type Listing = (String, Result<Vec<RepoFile>, String>);
 fn list_repos(hub: &Hub, repos: &[String], revision: &str) -> Vec<Listing> {
     repos
         .iter()
-        .map(|r| (r.clone(), hub.list_files(RepoKind::Model, r, revision).map_err(|e| format!("{e:#}"))))
+        .map(|r| {
+            (
+                r.clone(),
+                hub.list_files(RepoKind::Model, r, revision)
+                    .map_err(|e| format!("{e:#}")),
+            )
+        })
         .collect()
 }
 
-fn resolve_quant(hub: &Hub, model: &str, quant: &str, listings: &[Listing], opts: &ResolveOptions) -> Result<PlannedCell> {
+fn resolve_quant(
+    hub: &Hub,
+    model: &str,
+    quant: &str,
+    listings: &[Listing],
+    opts: &ResolveOptions,
+) -> Result<PlannedCell> {
     let mut cell = PlannedCell {
         model: model.to_string(),
         quant: quant.to_ascii_uppercase(),
@@ -154,7 +176,10 @@ fn missing_message(quant: &str, listings: &[Listing]) -> String {
             Err(e) => format!("{repo} ({e})"),
         })
         .collect();
-    format!("no {quant} file in {}; --derive makes it locally from the highest-precision file", parts.join("; "))
+    format!(
+        "no {quant} file in {}; --derive makes it locally from the highest-precision file",
+        parts.join("; ")
+    )
 }
 
 /// Downloads every part of a (possibly split) model; returns the first part's path and its
@@ -169,7 +194,9 @@ fn download_parts(
 ) -> Result<(PathBuf, Option<String>)> {
     let mut first = None;
     for name in parts {
-        let Some(f) = files.iter().find(|f| &f.path == name) else { continue };
+        let Some(f) = files.iter().find(|f| &f.path == name) else {
+            continue;
+        };
         let bar = progress::bytes_bar(f.size, &format!("{repo}/{name}"), quiet);
         let path = hub.download(RepoKind::Model, repo, revision, f, &mut |done, total| {
             bar.set_length(total);
@@ -184,19 +211,45 @@ fn download_parts(
 }
 
 /// Makes `cell.quant` locally from the highest-precision file among the repos.
-fn derive(hub: &Hub, mut cell: PlannedCell, listings: &[Listing], opts: &ResolveOptions) -> Result<PlannedCell> {
-    let mut best: Option<(f64, &str, &[RepoFile], Vec<String>, String)> = None;
+fn derive(
+    hub: &Hub,
+    mut cell: PlannedCell,
+    listings: &[Listing],
+    opts: &ResolveOptions,
+) -> Result<PlannedCell> {
+    /// The best source so far: its precision, repo, listing, file parts and quant.
+    struct Best<'l> {
+        precision: f64,
+        repo: &'l str,
+        files: &'l [RepoFile],
+        parts: Vec<String>,
+        quant: String,
+    }
+    let mut best: Option<Best<'_>> = None;
     for (repo, listing) in listings {
         let Ok(files) = listing else { continue };
         let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         for q in available(&names) {
             let p = precision(&q);
-            if best.as_ref().is_none_or(|b| p > b.0) {
-                best = Some((p, repo.as_str(), files.as_slice(), match_quant(&names, &q), q));
+            if best.as_ref().is_none_or(|b| p > b.precision) {
+                best = Some(Best {
+                    precision: p,
+                    repo: repo.as_str(),
+                    files: files.as_slice(),
+                    parts: match_quant(&names, &q),
+                    quant: q,
+                });
             }
         }
     }
-    let Some((_, repo, files, parts, source_quant)) = best else {
+    let Some(Best {
+        repo,
+        files,
+        parts,
+        quant: source_quant,
+        ..
+    }) = best
+    else {
         cell.problem = Some(missing_message(&cell.quant, listings));
         return Ok(cell);
     };
@@ -213,13 +266,21 @@ fn derive(hub: &Hub, mut cell: PlannedCell, listings: &[Listing], opts: &Resolve
     };
     let out_dir = crate::paths::cache_dir().join("derived");
     std::fs::create_dir_all(&out_dir)?;
-    let stem = strip_quant_suffix(Path::new(&parts[0]).file_stem().and_then(|s| s.to_str()).unwrap_or("model"));
+    let stem = strip_quant_suffix(
+        Path::new(&parts[0])
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("model"),
+    );
     let dst = out_dir.join(format!("{stem}.{}.{}.gguf", &sha[..12], cell.quant));
     if !dst.is_file() {
         let target = crate::quantize::parse_target(&cell.quant)?;
         let from = format!("{source_quant} {} sha256:{}", parts[0], &sha[..16]);
         if !opts.quiet {
-            eprintln!("deriving {} {} from {source_quant} ({repo}/{})", cell.model, cell.quant, parts[0]);
+            eprintln!(
+                "deriving {} {} from {source_quant} ({repo}/{})",
+                cell.model, cell.quant, parts[0]
+            );
         }
         let partial = dst.with_extension(format!("partial-{}", std::process::id()));
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);

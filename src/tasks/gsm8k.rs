@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::extract::{gsm8k_cot_strict, gsm8k_exact_match, gsm8k_flexible, gsm8k_strict};
-use super::{Item, Response, Scored, Work};
+use super::{Item, Response, Scored, Scoring, Work};
 use crate::datasets::gsm8k::{self, GsmProblem};
 use crate::datasets::{DataFile, DatasetFiles};
 use crate::error::bad_input;
+use crate::prompts::extract::extract_number;
+use crate::prompts::{AnswerStyle, Fewshot, Format, Message, PromptStyle};
 use crate::pyrandom::PyRandom;
 
 /// lm-eval's few-shot seed.
@@ -95,8 +97,81 @@ pub fn exemplar_indices(
     }
 }
 
+/// A solved example's answer as the tuned format writes it.
+fn styled_answer(answer: &str, style: AnswerStyle) -> String {
+    match style {
+        AnswerStyle::Hashes => answer.to_string(),
+        AnswerStyle::AnswerIs => {
+            let (work, number) = answer.rsplit_once("####").unwrap_or((answer, ""));
+            format!("{}\nThe answer is {}.", work.trim_end(), number.trim())
+        }
+    }
+}
+
+/// The chat / tuned prompt: the examples as turns (or one block), the question last,
+/// rendered with the model's template.
+pub fn chat_prompt(shots: &[&GsmProblem], question: &str, style: &PromptStyle) -> Result<String> {
+    let tuned = style.format == Format::Tuned;
+    let spec = &style.family.tasks.gsm8k;
+    let instruction = if tuned { spec.instruction.trim() } else { "" };
+    let answer = |p: &GsmProblem| {
+        if tuned {
+            styled_answer(&p.answer, spec.answer_style)
+        } else {
+            p.answer.clone()
+        }
+    };
+    let with_instruction = |text: String| {
+        if instruction.is_empty() {
+            text
+        } else {
+            format!("{instruction}\n\n{text}")
+        }
+    };
+    let mut messages = Vec::new();
+    if let Some(system) = style.system_prompt() {
+        messages.push(Message::new("system", system));
+    }
+    match style.family.chat.fewshot {
+        Fewshot::Multiturn => {
+            for (i, s) in shots.iter().enumerate() {
+                let user = if i == 0 {
+                    with_instruction(s.question.clone())
+                } else {
+                    s.question.clone()
+                };
+                messages.push(Message::new("user", user));
+                messages.push(Message::new("assistant", answer(s)));
+            }
+            let user = if shots.is_empty() {
+                with_instruction(question.to_string())
+            } else {
+                question.to_string()
+            };
+            messages.push(Message::new("user", user));
+        }
+        Fewshot::Block => {
+            let mut user = String::new();
+            for s in shots {
+                user.push_str(&format!(
+                    "Question: {}\nAnswer: {}\n\n",
+                    s.question,
+                    answer(s)
+                ));
+            }
+            user.push_str(&format!("Question: {question}"));
+            messages.push(Message::new("user", with_instruction(user)));
+        }
+    }
+    style.render(&messages)
+}
+
 /// `gsm8k` items: test problems with their exemplars.
-pub fn build(files: &DatasetFiles, opts: &Gsm8kOptions) -> Result<(Vec<Item>, Vec<DataFile>)> {
+pub fn build(
+    files: &DatasetFiles,
+    opts: &Gsm8kOptions,
+    style: &PromptStyle,
+) -> Result<(Vec<Item>, Vec<DataFile>)> {
     let (test, test_file) = gsm8k::load(files, "test")?;
     let (train, train_file) = gsm8k::load(files, "train")?;
     if opts.shots > train.len() {
@@ -107,23 +182,43 @@ pub fn build(files: &DatasetFiles, opts: &Gsm8kOptions) -> Result<(Vec<Item>, Ve
     }
     let n = opts.limit.unwrap_or(usize::MAX).min(test.len());
     let draws = exemplar_indices(train.len(), opts.shots, n, opts.sampling);
-    let items = test[..n]
-        .iter()
-        .zip(draws)
-        .map(|(p, idx)| {
-            let shots: Vec<&GsmProblem> = idx.iter().map(|&i| &train[i]).collect();
-            Item {
-                id: format!("test/{}", p.index),
-                group: None,
-                work: Work::Generate {
-                    prompt: prompt(&shots, &p.question),
-                    stop: STOPS.iter().map(|s| s.to_string()).collect(),
-                    max_tokens: opts.max_tokens,
+    let mut items = Vec::with_capacity(n);
+    for (p, idx) in test[..n].iter().zip(draws) {
+        let shots: Vec<&GsmProblem> = idx.iter().map(|&i| &train[i]).collect();
+        let (prompt, stop, max_tokens, scoring) = match style.format {
+            Format::Raw => (
+                prompt(&shots, &p.question),
+                STOPS.iter().map(|s| s.to_string()).collect(),
+                opts.max_tokens,
+                Scoring::Gsm8kLmEval { cot: false },
+            ),
+            Format::Chat => (
+                chat_prompt(&shots, &p.question, style)?,
+                style.stop.clone(),
+                opts.max_tokens,
+                Scoring::Gsm8kLmEval { cot: false },
+            ),
+            Format::Tuned => (
+                chat_prompt(&shots, &p.question, style)?,
+                style.stop.clone(),
+                style.family.tasks.gsm8k.max_tokens,
+                Scoring::Number {
+                    rules: style.family.tasks.gsm8k.extract.clone(),
                 },
-                gold: p.answer.clone(),
-            }
-        })
-        .collect();
+            ),
+        };
+        items.push(Item {
+            id: format!("test/{}", p.index),
+            group: None,
+            work: Work::Generate {
+                prompt,
+                stop,
+                max_tokens,
+            },
+            gold: p.answer.clone(),
+            scoring,
+        });
+    }
     Ok((items, vec![test_file, train_file]))
 }
 
@@ -146,22 +241,24 @@ pub fn build_cot(
                 max_tokens,
             },
             gold: p.answer.clone(),
+            scoring: Scoring::Gsm8kLmEval { cot: true },
         })
         .collect();
     Ok((items, vec![test_file]))
 }
 
-/// Scores a generation with both filters; `cot` selects the CoT strict pattern. The
-/// primary metric is strict-match; a format failure is a generation it cannot parse.
-pub fn score(item: &Item, response: &Response, cot: bool) -> Scored {
+/// Scores a generation: the primary filter (lm-eval's strict match, or the tuned rules)
+/// as `strict_match`, and lm-eval's flexible-extract; a format failure is a generation the
+/// primary filter cannot parse.
+pub fn score(item: &Item, response: &Response) -> Scored {
     let text = match response {
         Response::Generated { text, .. } => text.as_str(),
         Response::Choices { .. } => "",
     };
-    let strict = if cot {
-        gsm8k_cot_strict(text)
-    } else {
-        gsm8k_strict(text)
+    let strict = match &item.scoring {
+        Scoring::Gsm8kLmEval { cot: true } => gsm8k_cot_strict(text),
+        Scoring::Number { rules } => extract_number(text, rules).map(|(_, n)| n),
+        _ => gsm8k_strict(text),
     };
     let flexible = gsm8k_flexible(text);
     // lm-eval compares the filtered prediction ("[invalid]" when nothing matched) with the
@@ -192,6 +289,7 @@ mod tests {
     use super::*;
     use crate::datasets::Source;
     use crate::engine::StopReason;
+    use crate::prompts::extract::NumberRule;
 
     fn generated(text: &str) -> Response {
         Response::Generated {
@@ -211,11 +309,11 @@ mod tests {
             limit: None,
             max_tokens: 256,
         };
-        let (items, _) = build(&files, &opts).unwrap();
+        let (items, _) = build(&files, &opts, &PromptStyle::raw()).unwrap();
         assert_eq!(items.len(), 1319);
         let (mut strict, mut flexible) = (0, 0);
         for item in &items {
-            let s = score(item, &generated(&item.gold), false);
+            let s = score(item, &generated(&item.gold));
             strict += s.metrics["strict_match"] as usize;
             flexible += s.metrics["flexible_extract"] as usize;
         }
@@ -234,6 +332,7 @@ mod tests {
                 limit: Some(2),
                 max_tokens: 256,
             },
+            &PromptStyle::raw(),
         )
         .unwrap();
         // CPython: Random(1234).sample(range(7473), 5) → [6374, 3610, 957, 61, 742] then [7462, ...].
@@ -260,6 +359,30 @@ mod tests {
     }
 
     #[test]
+    fn tuned_examples_end_with_the_answer_sentence() {
+        assert_eq!(
+            styled_answer("2 + 2 = 4\n#### 4", AnswerStyle::AnswerIs),
+            "2 + 2 = 4\nThe answer is 4."
+        );
+        let item = Item {
+            id: "test/0".into(),
+            group: None,
+            work: Work::Generate {
+                prompt: String::new(),
+                stop: vec![],
+                max_tokens: 8,
+            },
+            gold: "x\n#### 1,250".into(),
+            scoring: Scoring::Number {
+                rules: vec![NumberRule::AnswerIs, NumberRule::LastNumber],
+            },
+        };
+        let s = score(&item, &generated("So the answer is $1,250."));
+        assert!(s.correct && !s.format_failure);
+        assert_eq!(s.extracted.as_deref(), Some("1250"));
+    }
+
+    #[test]
     fn cot_prompt_and_scoring() {
         let p = cot_prompt("How many?");
         assert!(p.starts_with("Q: There are 15 trees in the grove."));
@@ -273,14 +396,11 @@ mod tests {
                 max_tokens: 256,
             },
             gold: "blah\n#### 18".into(),
+            scoring: Scoring::Gsm8kLmEval { cot: true },
         };
-        let s = score(
-            &item,
-            &generated(" 9 + 9 = 18. The answer is 18.\n\n"),
-            true,
-        );
+        let s = score(&item, &generated(" 9 + 9 = 18. The answer is 18.\n\n"));
         assert!(s.correct && s.metrics["flexible_extract"] == 1.0);
-        let s = score(&item, &generated(" I think eighteen"), true);
+        let s = score(&item, &generated(" I think eighteen"));
         assert!(!s.correct && s.format_failure);
     }
 }

@@ -1,13 +1,16 @@
 //! HumanEval (and HumanEval+) as lm-evaluation-harness runs it: the prompt as given, greedy
 //! completion until a stop, and pass@1 by executing prompt + completion + test +
-//! `check(entry_point)` (in our sandbox).
+//! `check(entry_point)` (in our sandbox). The chat and tuned formats ask for the function
+//! in a code block and rebuild the program around the extracted code.
 
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Item, Response, Scored, Work};
+use super::{Item, Response, Scored, Scoring, Work};
 use crate::datasets::humaneval::{self, HumanEvalTask};
 use crate::datasets::{DataFile, DatasetFiles};
+use crate::prompts::extract::{assemble_program, extract_code, CodeRule};
+use crate::prompts::{Format, Message, PromptStyle};
 use crate::sandbox::{Outcome, Verdict};
 
 pub const STOPS: [&str; 5] = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"];
@@ -19,29 +22,100 @@ pub fn build(
     plus: bool,
     limit: Option<usize>,
     max_tokens: usize,
+    style: &PromptStyle,
 ) -> Result<(Vec<Item>, Vec<DataFile>)> {
     let (tasks, file) = humaneval::load(files, plus)?;
     let n = limit.unwrap_or(usize::MAX).min(tasks.len());
-    let items = tasks[..n].iter().map(|t| item(t, max_tokens)).collect();
+    let mut items = Vec::with_capacity(n);
+    for t in &tasks[..n] {
+        items.push(item(t, max_tokens, style)?);
+    }
     Ok((items, vec![file]))
 }
 
-fn item(t: &HumanEvalTask, max_tokens: usize) -> Item {
-    Item {
+fn item(t: &HumanEvalTask, max_tokens: usize, style: &PromptStyle) -> Result<Item> {
+    let spec = &style.family.tasks.humaneval;
+    let completion_style = style.format == Format::Raw
+        || (style.format == Format::Tuned && spec.extract == CodeRule::Completion);
+    let (prompt, stop, max_tokens, rule) = if completion_style {
+        let limit = if style.format == Format::Tuned {
+            spec.max_tokens
+        } else {
+            max_tokens
+        };
+        (
+            t.prompt.clone(),
+            STOPS.iter().map(|s| s.to_string()).collect(),
+            limit,
+            CodeRule::Completion,
+        )
+    } else {
+        let (instruction, limit, rule) = match style.format {
+            Format::Tuned => (
+                spec.instruction.trim().to_string(),
+                spec.max_tokens,
+                spec.extract,
+            ),
+            _ => (
+                "Complete the following Python function:".to_string(),
+                max_tokens,
+                CodeRule::CodeBlock,
+            ),
+        };
+        let mut messages = Vec::new();
+        if let Some(system) = style.system_prompt() {
+            messages.push(Message::new("system", system));
+        }
+        messages.push(Message::new(
+            "user",
+            format!("{instruction}\n\n```python\n{}```", t.prompt),
+        ));
+        (style.render(&messages)?, style.stop.clone(), limit, rule)
+    };
+    Ok(Item {
         id: t.task_id.clone(),
         group: None,
         work: Work::Generate {
-            prompt: t.prompt.clone(),
-            stop: STOPS.iter().map(|s| s.to_string()).collect(),
+            prompt,
+            stop,
             max_tokens,
         },
         gold: format!("{}\ncheck({})", t.test, t.entry_point),
-    }
+        scoring: Scoring::Code {
+            rule,
+            entry_point: t.entry_point.clone(),
+            function: t.prompt.clone(),
+        },
+    })
 }
 
-/// The program HF `code_eval` runs: `prompt + completion + "\n" + test + "\n" + check(entry_point)`.
-pub fn program(item: &Item, completion: &str) -> String {
-    format!("{}{}\n{}", item.work.prompt_text(), completion, item.gold)
+/// The code taken from a response (the completion itself in lm-eval's raw format).
+pub fn extracted_code(item: &Item, response: &Response) -> Option<String> {
+    let Scoring::Code { rule, .. } = &item.scoring else {
+        return None;
+    };
+    extract_code(completion(response), *rule)
+}
+
+/// The program run in the sandbox: lm-eval's `prompt + completion + "\n" + test + "\n" +
+/// check(entry_point)`, or for extracted code the function rebuilt around it.
+pub fn program(item: &Item, response: &Response) -> String {
+    match &item.scoring {
+        Scoring::Code {
+            rule: CodeRule::CodeBlock,
+            entry_point,
+            function,
+        } => {
+            let code = extracted_code(item, response).unwrap_or_default();
+            assemble_program(function, entry_point, &code, &item.gold)
+        }
+        _ => format!(
+            "{}{}\n{}",
+            item.work.prompt_text(),
+            completion(response),
+            item.gold
+        ),
+    }
 }
 
 /// The completion text of a response.
@@ -52,18 +126,27 @@ pub fn completion(response: &Response) -> &str {
     }
 }
 
-/// pass@1 from the sandbox outcome. A program that does not even compile is a format
-/// failure (the completion is not usable code), not a wrong answer.
-pub fn score(response: &Response, outcome: &Outcome) -> Scored {
+/// pass@1 from the sandbox outcome. A reply with no code, or code that does not even
+/// compile, is a format failure (no usable answer), not a wrong answer.
+pub fn score(item: &Item, response: &Response, outcome: &Outcome) -> Scored {
     let passed = outcome.verdict == Verdict::Pass;
+    let code = extracted_code(item, response);
     let syntax = !passed
         && (outcome.stderr_tail.contains("SyntaxError")
             || outcome.stderr_tail.contains("IndentationError"));
+    let no_code = code.as_deref().is_none_or(|c| c.trim().is_empty());
+    let coded = matches!(
+        item.scoring,
+        Scoring::Code {
+            rule: CodeRule::CodeBlock,
+            ..
+        }
+    );
     Scored {
         output: completion(response).to_string(),
-        extracted: None,
+        extracted: code.filter(|_| coded),
         correct: passed,
-        format_failure: syntax,
+        format_failure: !passed && (syntax || no_code),
         metrics: [("pass@1".to_string(), if passed { 1.0 } else { 0.0 })].into(),
         detail: json!({
             "verdict": outcome.verdict,

@@ -4,10 +4,11 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Item, Response, Scored, Work};
+use super::{Item, Response, Scored, Scoring, Work};
 use crate::datasets::mmlu::{self, MmluQuestion, Split};
 use crate::datasets::{DataFile, DatasetFiles};
 use crate::error::bad_input;
+use crate::prompts::{Fewshot, Format, Message, PromptStyle};
 
 pub const LETTERS: [&str; 4] = ["A", "B", "C", "D"];
 
@@ -57,8 +58,82 @@ pub struct MmluOptions {
     pub limit: Option<usize>,
 }
 
+/// The context in the chat and tuned formats: the same questions as turns (or one block)
+/// rendered with the model's template, ending in its generation prompt.
+pub fn chat_context(
+    subject: &str,
+    shots: &[MmluQuestion],
+    q: &MmluQuestion,
+    style: &PromptStyle,
+) -> Result<String> {
+    let description = description(subject);
+    let description = description.trim_end();
+    let instruction = match style.format {
+        Format::Tuned => style.family.tasks.mmlu.instruction.trim(),
+        _ => "",
+    };
+    let intro = if instruction.is_empty() {
+        description.to_string()
+    } else {
+        format!("{description}\n{instruction}")
+    };
+    let mut messages = Vec::new();
+    if let Some(system) = style.system_prompt() {
+        messages.push(Message::new("system", system));
+    }
+    match style.family.chat.fewshot {
+        Fewshot::Multiturn => {
+            for (i, s) in shots.iter().enumerate() {
+                let block = question_block(s);
+                let user = if i == 0 {
+                    format!("{intro}\n\n{block}")
+                } else {
+                    block
+                };
+                messages.push(Message::new("user", user));
+                messages.push(Message::new("assistant", LETTERS[s.answer as usize]));
+            }
+            let block = question_block(q);
+            let user = if shots.is_empty() {
+                format!("{intro}\n\n{block}")
+            } else {
+                block
+            };
+            messages.push(Message::new("user", user));
+        }
+        Fewshot::Block => {
+            let mut user = format!("{intro}\n\n");
+            for s in shots {
+                user.push_str(&format!(
+                    "{} {}\n\n",
+                    question_block(s),
+                    LETTERS[s.answer as usize]
+                ));
+            }
+            user.push_str(&question_block(q));
+            messages.push(Message::new("user", user));
+        }
+    }
+    style.render(&messages)
+}
+
+/// The continuations scored: lm-eval's " A".." D" (raw and chat), the bare letters after
+/// the assistant's turn header (tuned).
+pub fn continuations(style: &PromptStyle) -> Vec<String> {
+    let sep = if style.format == Format::Tuned {
+        ""
+    } else {
+        " "
+    };
+    LETTERS.iter().map(|l| format!("{sep}{l}")).collect()
+}
+
 /// Items for every selected subject, with the files they came from.
-pub fn build(files: &DatasetFiles, opts: &MmluOptions) -> Result<(Vec<Item>, Vec<DataFile>)> {
+pub fn build(
+    files: &DatasetFiles,
+    opts: &MmluOptions,
+    style: &PromptStyle,
+) -> Result<(Vec<Item>, Vec<DataFile>)> {
     if opts.shots > 5 {
         return Err(bad_input(format!(
             "MMLU has 5 dev questions per subject; --shots {} is too many",
@@ -91,14 +166,19 @@ pub fn build(files: &DatasetFiles, opts: &MmluOptions) -> Result<(Vec<Item>, Vec
         let shots = &dev[..opts.shots.min(dev.len())];
         let take = opts.limit.unwrap_or(usize::MAX).min(test.len());
         for q in &test[..take] {
+            let context = match style.format {
+                Format::Raw => prompt(subject, shots, q),
+                _ => chat_context(subject, shots, q, style)?,
+            };
             items.push(Item {
                 id: format!("{subject}/{}", q.index),
                 group: Some(subject.clone()),
                 work: Work::Choices {
-                    context: prompt(subject, shots, q),
-                    continuations: LETTERS.iter().map(|l| format!(" {l}")).collect(),
+                    context,
+                    continuations: continuations(style),
                 },
                 gold: LETTERS[q.answer as usize].to_string(),
+                scoring: Scoring::Choice,
             });
         }
     }
@@ -251,6 +331,7 @@ mod tests {
                 subjects: None,
                 limit: None,
             },
+            &PromptStyle::raw(),
         )
         .unwrap();
         assert_eq!(items.len(), 14_042);
@@ -291,6 +372,7 @@ mod tests {
                     subjects,
                     limit: Some(1),
                 },
+                &PromptStyle::raw(),
             )
             .unwrap_err()
         };

@@ -8,12 +8,15 @@ pub mod gsm8k;
 pub mod humaneval;
 pub mod mmlu;
 pub mod plan;
+pub mod score;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use plan::{build_plan, TaskOptions, TaskPlan};
+
+use crate::prompts::extract::{CodeRule, NumberRule};
 
 /// The tasks frontier runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -84,6 +87,25 @@ impl Work {
     }
 }
 
+/// How an item's response is scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scoring {
+    /// The continuation with the highest log-probability against the gold letter.
+    Choice,
+    /// lm-eval's GSM8K filters: strict `#### N` (or `The answer is N.` for CoT) and flexible.
+    Gsm8kLmEval { cot: bool },
+    /// Number rules tried in order (a family's tuned extraction), and flexible.
+    Number { rules: Vec<NumberRule> },
+    /// HumanEval: how code is taken from the reply; the program is built around it and the
+    /// task's function prompt (signature and docstring).
+    Code {
+        rule: CodeRule,
+        entry_point: String,
+        function: String,
+    },
+}
+
 /// One item of a task, ready for the engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
@@ -93,6 +115,7 @@ pub struct Item {
     pub group: Option<String>,
     pub work: Work,
     pub gold: String,
+    pub scoring: Scoring,
 }
 
 /// What the engine returned for one item.

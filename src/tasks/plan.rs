@@ -12,7 +12,9 @@ use super::humaneval;
 use super::mmlu::{self, MmluOptions};
 use super::{Item, TaskName};
 use crate::datasets::{content_hash, DatasetFiles, Source};
+use crate::error::bad_input;
 use crate::hashing::sha256_hex;
+use crate::prompts::{Format, PromptStyle};
 
 /// Everything a user can choose about the tasks (defaults match lm-evaluation-harness,
 /// except MMLU's shots: 5, as "MMLU 5-shot" in papers).
@@ -54,6 +56,10 @@ impl Default for TaskOptions {
 #[derive(Debug, Clone)]
 pub struct TaskPlan {
     pub task: TaskName,
+    pub format: Format,
+    /// The template the prompts were rendered with (name and content hash).
+    pub template: String,
+    pub template_hash: String,
     pub items: Vec<Item>,
     /// What defines the prompts and the scoring (recorded with every result).
     pub protocol: serde_json::Value,
@@ -91,13 +97,38 @@ pub fn dataset_of(task: TaskName) -> &'static str {
     }
 }
 
-/// Builds the plan of one task from a data source.
+/// Builds the plan of one task from a data source, in lm-eval's raw format.
 pub fn build_plan(task: TaskName, opts: &TaskOptions, source: &Source) -> Result<TaskPlan> {
-    build_from(task, opts, &DatasetFiles::open(dataset_of(task), source)?)
+    build_styled(task, opts, source, &PromptStyle::raw())
+}
+
+/// Builds the plan of one task from a data source in a prompt style.
+pub fn build_styled(
+    task: TaskName,
+    opts: &TaskOptions,
+    source: &Source,
+    style: &PromptStyle,
+) -> Result<TaskPlan> {
+    build_from(
+        task,
+        opts,
+        &DatasetFiles::open(dataset_of(task), source)?,
+        style,
+    )
 }
 
 /// Builds the plan of one task from an opened dataset.
-pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> Result<TaskPlan> {
+pub fn build_from(
+    task: TaskName,
+    opts: &TaskOptions,
+    files: &DatasetFiles,
+    style: &PromptStyle,
+) -> Result<TaskPlan> {
+    if task == TaskName::Gsm8kCot && style.format != Format::Raw {
+        return Err(bad_input(
+            "gsm8k_cot is lm-eval's raw completion task; use gsm8k with --format chat or tuned",
+        ));
+    }
     let (items, used, n_shot, protocol) = match task {
         TaskName::Mmlu => {
             let o = MmluOptions {
@@ -105,7 +136,7 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
                 subjects: opts.subjects.clone(),
                 limit: opts.limit_for(task),
             };
-            let (items, used) = mmlu::build(files, &o)?;
+            let (items, used) = mmlu::build(files, &o, style)?;
             let p = json!({
                 "task": "mmlu", "template": "lm-eval default", "split": "test", "fewshot_split": "dev",
                 "sampler": "first_n", "num_fewshot": o.shots, "continuations": [" A", " B", " C", " D"],
@@ -120,7 +151,7 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
                 limit: opts.limit_for(task),
                 max_tokens: opts.gsm8k_max_tokens,
             };
-            let (items, used) = gsm8k::build(files, &o)?;
+            let (items, used) = gsm8k::build(files, &o, style)?;
             let p = json!({
                 "task": "gsm8k", "template": "Question: {question}\\nAnswer:", "split": "test",
                 "fewshot_split": "train", "num_fewshot": o.shots, "sampling": o.sampling,
@@ -130,7 +161,8 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
             (items, used, o.shots, p)
         }
         TaskName::Gsm8kCot => {
-            let (items, used) = gsm8k::build_cot(files, opts.limit_for(task), opts.gsm8k_max_tokens)?;
+            let (items, used) =
+                gsm8k::build_cot(files, opts.limit_for(task), opts.gsm8k_max_tokens)?;
             let p = json!({
                 "task": "gsm8k_cot", "template": "Q: {question}\\nA:", "split": "test",
                 "num_fewshot": 8, "sampling": "first_n (Wei et al. exemplars)", "until": gsm8k::COT_STOPS,
@@ -140,8 +172,13 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
             (items, used, 8, p)
         }
         TaskName::Humaneval => {
-            let (items, used) =
-                humaneval::build(files, opts.plus, opts.limit_for(task), opts.humaneval_max_tokens)?;
+            let (items, used) = humaneval::build(
+                files,
+                opts.plus,
+                opts.limit_for(task),
+                opts.humaneval_max_tokens,
+                style,
+            )?;
             let p = json!({
                 "task": "humaneval", "tests": if opts.plus { "HumanEval+ v0.1.10" } else { "HumanEval" },
                 "template": "{prompt}", "until": humaneval::STOPS, "max_gen_toks": opts.humaneval_max_tokens,
@@ -154,6 +191,10 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
     let dataset_hash = content_hash(&refs);
     let mut protocol = protocol;
     protocol["dataset_hash"] = json!(dataset_hash);
+    protocol["format"] = json!(style.format);
+    protocol["template"] = json!(style.template_name);
+    protocol["template_hash"] = json!(style.template_hash);
+    protocol["family"] = json!(style.family.name);
     // The options that shape prompts and scores (not the selection), so a stored item's
     // prompt can be rebuilt.
     let shaping = TaskOptions {
@@ -165,6 +206,9 @@ pub fn build_from(task: TaskName, opts: &TaskOptions, files: &DatasetFiles) -> R
     protocol["options"] = serde_json::to_value(&shaping)?;
     Ok(TaskPlan {
         task,
+        format: style.format,
+        template: style.template_name.clone(),
+        template_hash: style.template_hash.clone(),
         items,
         protocol,
         dataset_hash,
