@@ -247,9 +247,13 @@ pub struct EvalArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
-    /// Sequences evaluated together (1 = one prompt at a time).
+    /// Sequences evaluated together.
     #[arg(long, default_value_t = 4)]
     pub parallel: u32,
+    /// The simple reference path: one prompt at a time, each evaluated whole (no batching,
+    /// no shared prefixes).
+    #[arg(long = "no-batch")]
+    pub no_batch: bool,
     /// Context size (default: sized from the longest prompt × --parallel).
     #[arg(long)]
     pub ctx: Option<u32>,
@@ -328,6 +332,9 @@ pub struct SweepArgs {
     /// Sequences evaluated together.
     #[arg(long, default_value_t = 4)]
     pub parallel: u32,
+    /// The simple reference path: one prompt at a time, each evaluated whole.
+    #[arg(long = "no-batch")]
+    pub no_batch: bool,
     /// Context size (default: sized from the longest prompt × --parallel).
     #[arg(long)]
     pub ctx: Option<u32>,

@@ -30,7 +30,8 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let engine = EngineSettings {
         model: model_options,
         context,
-        parallel: args.parallel,
+        parallel: if args.no_batch { 1 } else { args.parallel },
+        share_prefix: !args.no_batch,
     };
     let summary = model_summary(&args.model)?;
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
@@ -97,6 +98,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     out.write_all(render_summary(&summaries, &outcome.task_wall_ms).as_bytes())?;
     if !quiet {
+        eprint!("{}", throughput_line(&outcome));
         eprintln!(
             "{} items scored now, {} already stored; {:.1} s; peak RSS of the model process {}",
             outcome.stored,
@@ -168,4 +170,39 @@ pub fn render_summary(summaries: &[TaskSummary], wall: &[(TaskName, f64)]) -> St
         &[Left, Left, Right, Right, Right, Right, Right, Right],
         &rows,
     )
+}
+
+/// Tokens processed, items/s, and where the time went (prefix, questions, generation, sandbox),
+/// with the context and KV cache the worker used.
+pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
+    let Some(st) = &o.engine_stats else {
+        return String::new();
+    };
+    let secs = o.elapsed_ms / 1e3;
+    let tokens = st.prefix_tokens + st.prompt_tokens + st.generated_tokens;
+    let mut s = format!(
+        "throughput: {} items in {secs:.1} s ({:.2} items/s); {tokens} tokens decoded ({} prefix, {} question/prompt, {} generated; {} reused from shared prefixes)\n",
+        o.stored,
+        o.stored as f64 / secs.max(1e-9),
+        st.prefix_tokens,
+        st.prompt_tokens,
+        st.generated_tokens,
+        st.reused_tokens,
+    );
+    s.push_str(&format!(
+        "time: prefix {:.1} s, questions/prompts {:.1} s, generation {:.1} s, sandbox {:.1} s (overlapping generation)\n",
+        st.prefix_ms / 1e3,
+        st.prompt_ms / 1e3,
+        st.generation_ms / 1e3,
+        o.sandbox_ms / 1e3
+    ));
+    if let Some(r) = &o.ready {
+        s.push_str(&format!(
+            "context: {} tokens, {} sequences, KV cache {}\n",
+            r.n_ctx,
+            r.n_seq,
+            r.kv_cache_bytes.map_or("-".into(), crate::units::bytes)
+        ));
+    }
+    s
 }

@@ -125,7 +125,8 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             engine: EngineSettings {
                 model: model_options,
                 context,
-                parallel: args.parallel,
+                parallel: if args.no_batch { 1 } else { args.parallel },
+                share_prefix: !args.no_batch,
             },
             sandbox,
             sandbox_threads: args.sandbox.jobs,

@@ -231,6 +231,23 @@ pub struct LlamaEngine<'m> {
     /// For each token in the last decoded batch that has logits: its index in the batch.
     logit_rows: Vec<i32>,
     memory: ContextMemory,
+    /// Tokens held in the prefix sequence (the last sequence id, shared by copying).
+    prefix: Vec<Token>,
+    stats: EngineStats,
+}
+
+/// Where decode time went: the shared prefixes, the rest of the prompts (questions), and
+/// generated tokens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineStats {
+    pub prefix_tokens: u64,
+    pub prefix_ms: f64,
+    pub prompt_tokens: u64,
+    pub prompt_ms: f64,
+    pub generated_tokens: u64,
+    pub generation_ms: f64,
+    /// Prompt tokens not decoded because the shared prefix already held them.
+    pub reused_tokens: u64,
 }
 
 /// Bytes of the buffers llama.cpp allocates with a context, read from its own log lines
@@ -295,7 +312,8 @@ impl<'m> LlamaEngine<'m> {
             .with_n_ctx(NonZeroU32::new(o.n_ctx))
             .with_n_batch(n_batch)
             .with_n_ubatch(o.n_ubatch.min(n_batch))
-            .with_n_seq_max(o.n_seq_max)
+            // One more sequence than asked for: the last holds a shared prefix.
+            .with_n_seq_max(o.n_seq_max + 1)
             .with_kv_unified(true)
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
@@ -328,7 +346,66 @@ impl<'m> LlamaEngine<'m> {
             options,
             logit_rows: Vec::new(),
             memory,
+            prefix: Vec::new(),
+            stats: EngineStats::default(),
         })
+    }
+
+    /// Decode time and tokens so far.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// The sequence id that holds the shared prefix.
+    fn prefix_seq(&self) -> i32 {
+        self.options.n_seq_max as i32
+    }
+
+    /// Makes the prefix sequence hold exactly `tokens`, decoding only what differs from
+    /// what it holds now.
+    pub fn set_prefix(&mut self, tokens: &[Token]) -> Result<()> {
+        let keep = common_prefix(&self.prefix, tokens);
+        if keep < self.prefix.len() {
+            let seq = self.prefix_seq() as u32;
+            self.ctx
+                .clear_kv_cache_seq(Some(seq), Some(keep as u32), None)
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        self.prefix.truncate(keep);
+        if keep < tokens.len() {
+            let start = Instant::now();
+            self.decode(
+                &tokens[keep..],
+                keep as i32,
+                self.prefix_seq(),
+                Logits::None,
+            )?;
+            self.stats.prefix_ms += start.elapsed().as_secs_f64() * 1e3;
+            self.stats.prefix_tokens += (tokens.len() - keep) as u64;
+        }
+        self.prefix = tokens.to_vec();
+        Ok(())
+    }
+
+    /// Empties the working sequences, keeping the shared prefix.
+    fn clear_working(&mut self) -> Result<()> {
+        for seq in 0..self.options.n_seq_max {
+            self.ctx
+                .clear_kv_cache_seq(Some(seq), None, None)
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Starts sequence `seq` with the first `n` tokens of the shared prefix.
+    fn share_prefix(&mut self, seq: i32, n: usize) -> Result<()> {
+        if n > 0 {
+            self.ctx
+                .copy_kv_cache_seq(self.prefix_seq(), seq, Some(0), Some(n as u32))
+                .map_err(|e| anyhow!("{e}"))?;
+            self.stats.reused_tokens += n as u64;
+        }
+        Ok(())
     }
 
     /// Buffers llama.cpp allocated for this context, as it logged them.
@@ -354,9 +431,10 @@ impl<'m> LlamaEngine<'m> {
         vocab.should_add_bos().then(|| vocab.bos().0)
     }
 
-    /// Empties the KV cache of every sequence.
+    /// Empties the KV cache of every sequence, the shared prefix included.
     pub fn clear(&mut self) {
         self.ctx.clear_kv_cache();
+        self.prefix.clear();
     }
 
     /// Drops one sequence from the KV cache.
@@ -424,14 +502,19 @@ impl<'m> LlamaEngine<'m> {
     /// Evaluates a group of sequences that fit the context together, each as its own
     /// sequence id, packed into shared batches; fills in the predictions' log-probabilities.
     fn score_group(&mut self, group: &[SeqJob], results: &mut [ScoreResult]) -> Result<()> {
-        self.clear();
+        self.clear_working()?;
+        for (g, job) in group.iter().enumerate() {
+            self.share_prefix(g as i32, job.shared)?;
+        }
         let n_batch = self.options.n_batch as usize;
         // (sequence index in group, position) for every token to feed, in order.
         let feed: Vec<(usize, usize)> = group
             .iter()
             .enumerate()
-            .flat_map(|(g, job)| (0..job.tokens.len()).map(move |pos| (g, pos)))
+            .flat_map(|(g, job)| (job.shared..job.tokens.len()).map(move |pos| (g, pos)))
             .collect();
+        let start = Instant::now();
+        self.stats.prompt_tokens += feed.len() as u64;
         for chunk in feed.chunks(n_batch) {
             self.batch.clear();
             self.logit_rows.clear();
@@ -464,8 +547,14 @@ impl<'m> LlamaEngine<'m> {
                 }
             }
         }
+        self.stats.prompt_ms += start.elapsed().as_secs_f64() * 1e3;
         Ok(())
     }
+}
+
+/// Length of the longest common prefix of two token lists.
+pub fn common_prefix(a: &[Token], b: &[Token]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// A continuation token to score: the logits at `pos` of its sequence predict `token`.
@@ -479,13 +568,15 @@ struct Prediction {
 struct SeqJob {
     tokens: Vec<Token>,
     predictions: Vec<Prediction>,
+    /// Leading tokens taken from the shared prefix instead of decoded.
+    shared: usize,
 }
 
 /// Turns score requests into sequences. Consecutive requests with the same context whose
 /// continuations are single tokens (multiple choice with letters) share one sequence: the
 /// context's last logits score them all. Any other request is its own sequence holding
 /// context + continuation minus its last token, as lm-eval feeds it.
-fn plan_sequences(requests: &[ScoreRequest]) -> Vec<SeqJob> {
+fn plan_sequences(requests: &[ScoreRequest], prefix: &[Token]) -> Vec<SeqJob> {
     let mut jobs: Vec<SeqJob> = Vec::new();
     let mut i = 0;
     while i < requests.len() {
@@ -500,6 +591,7 @@ fn plan_sequences(requests: &[ScoreRequest]) -> Vec<SeqJob> {
         if j > i {
             let last = r.context.len() - 1;
             jobs.push(SeqJob {
+                shared: common_prefix(&r.context, prefix).min(last),
                 tokens: r.context.clone(),
                 predictions: (i..j)
                     .map(|k| Prediction {
@@ -514,6 +606,7 @@ fn plan_sequences(requests: &[ScoreRequest]) -> Vec<SeqJob> {
         }
         let all: Vec<Token> = r.context.iter().chain(&r.continuation).copied().collect();
         jobs.push(SeqJob {
+            shared: common_prefix(&r.context, prefix).min(r.context.len() - 1),
             tokens: all[..all.len() - 1].to_vec(),
             predictions: (0..r.continuation.len())
                 .map(|k| Prediction {
@@ -539,7 +632,11 @@ impl Tokenizer for LlamaEngine<'_> {
 }
 
 impl Engine for LlamaEngine<'_> {
-    fn score(&mut self, requests: &[ScoreRequest]) -> Result<Vec<ScoreResult>> {
+    fn score_shared(
+        &mut self,
+        prefix: &[Token],
+        requests: &[ScoreRequest],
+    ) -> Result<Vec<ScoreResult>> {
         let n_ctx = self.options.n_ctx as usize;
         let n_seq = self.options.n_seq_max as usize;
         for (i, r) in requests.iter().enumerate() {
@@ -562,17 +659,31 @@ impl Engine for LlamaEngine<'_> {
                 is_greedy: true,
             })
             .collect();
-        let jobs = plan_sequences(requests);
+        if !prefix.is_empty() {
+            if prefix.len() >= n_ctx {
+                bail!(
+                    "a shared prefix of {} tokens does not fit the context of {n_ctx}",
+                    prefix.len()
+                );
+            }
+            self.set_prefix(prefix)?;
+        }
+        let jobs = plan_sequences(requests, prefix);
         let mut start = 0;
         while start < jobs.len() {
-            // Take sequences while they fit the KV cache and the sequence limit together.
+            // Take sequences while their own tokens and the prefix fit the KV cache together.
             let mut end = start;
-            let mut used = 0;
-            while end < jobs.len()
-                && end - start < n_seq
-                && (end == start || used + jobs[end].tokens.len() <= n_ctx)
-            {
-                used += jobs[end].tokens.len();
+            let mut used = if prefix.is_empty() {
+                0
+            } else {
+                self.prefix.len()
+            };
+            while end < jobs.len() && end - start < n_seq {
+                let own = jobs[end].tokens.len() - jobs[end].shared;
+                if end > start && used + own > n_ctx {
+                    break;
+                }
+                used += own;
                 end += 1;
             }
             self.score_group(&jobs[start..end], &mut results)?;
@@ -581,12 +692,22 @@ impl Engine for LlamaEngine<'_> {
         Ok(results)
     }
 
-    fn generate_each(
+    fn generate_shared(
         &mut self,
+        prefix: &[Token],
         requests: &[GenRequest],
         on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
     ) -> Result<()> {
-        generate::run(self, requests, on_done)
+        if !prefix.is_empty() {
+            if prefix.len() >= self.options.n_ctx as usize {
+                bail!(
+                    "a shared prefix of {} tokens does not fit the context",
+                    prefix.len()
+                );
+            }
+            self.set_prefix(prefix)?;
+        }
+        generate::run(self, prefix, requests, on_done)
     }
 }
 
@@ -613,6 +734,7 @@ mod generate {
 
     pub(super) fn run(
         e: &mut LlamaEngine<'_>,
+        prefix: &[Token],
         requests: &[GenRequest],
         on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
     ) -> Result<()> {
@@ -629,7 +751,9 @@ mod generate {
                 );
             }
         }
-        e.clear();
+        e.clear_working()?;
+        let prefix_cells = if prefix.is_empty() { 0 } else { e.prefix.len() };
+        let n_ctx_free = n_ctx.saturating_sub(prefix_cells);
         let mut free_seqs: Vec<i32> = (0..e.options.n_seq_max as i32).rev().collect();
         let mut slots: Vec<Slot> = Vec::new();
         let mut next_req = 0;
@@ -640,18 +764,20 @@ mod generate {
             // reserves prompt + max_tokens cells (capped at the context) so none runs out.
             while next_req < requests.len() {
                 let r = &requests[next_req];
-                let need = (r.prompt.len() + r.max_tokens).min(n_ctx);
-                let fits = reserved + need <= n_ctx || slots.is_empty();
+                let shared = common_prefix(&r.prompt, prefix).min(r.prompt.len() - 1);
+                let need = (r.prompt.len() - shared + r.max_tokens).min(n_ctx_free);
+                let fits = reserved + need <= n_ctx_free || slots.is_empty();
                 let Some(seq) = free_seqs.last().copied().filter(|_| fits) else {
                     break;
                 };
                 free_seqs.pop();
                 reserved += need;
+                e.share_prefix(seq, shared)?;
                 slots.push(Slot {
                     req: next_req,
                     seq,
-                    pending: r.prompt.clone(),
-                    pos: 0,
+                    pending: r.prompt[shared..].to_vec(),
+                    pos: shared as i32,
                     next: None,
                     generated: 0,
                     text: StopMatcher::new(&r.stop),
@@ -670,6 +796,7 @@ mod generate {
             let mut budget = n_batch;
             let mut row_of_slot: Vec<Option<usize>> = vec![None; slots.len()];
             let mut n_in_batch = 0i32;
+            let mut prefill = 0u64;
             for (si, s) in slots.iter_mut().enumerate() {
                 if budget == 0 {
                     break;
@@ -689,6 +816,7 @@ mod generate {
                     }
                     s.pending.drain(..take);
                     budget -= take;
+                    prefill += take as u64;
                 } else if let Some(t) = s.next.take() {
                     e.batch.add(LlamaToken(t), s.pos, &[s.seq], true)?;
                     row_of_slot[si] = Some(e.logit_rows.len());
@@ -698,7 +826,16 @@ mod generate {
                     budget -= 1;
                 }
             }
+            let step = Instant::now();
             e.decode_batch()?;
+            // Split the step's time between prompt and generated tokens by their counts.
+            let ms = step.elapsed().as_secs_f64() * 1e3;
+            let total = n_in_batch.max(1) as f64;
+            let generated = n_in_batch as u64 - prefill;
+            e.stats.prompt_tokens += prefill;
+            e.stats.prompt_ms += ms * prefill as f64 / total;
+            e.stats.generated_tokens += generated;
+            e.stats.generation_ms += ms * generated as f64 / total;
 
             // Sample for every slot that got logits; retire finished ones.
             let mut finished = Vec::new();

@@ -7,8 +7,8 @@ mod logprob;
 mod stops;
 
 pub use llama::{
-    backend_description, ensure_backend, ContextMemory, ContextOptions, FlashAttn, LlamaEngine,
-    LoadedModel, Logits, ModelOptions,
+    backend_description, common_prefix, ensure_backend, ContextMemory, ContextOptions, EngineStats,
+    FlashAttn, LlamaEngine, LoadedModel, Logits, ModelOptions,
 };
 pub use logprob::argmax;
 pub use logprob::log_softmax_at;
@@ -82,16 +82,37 @@ pub trait Tokenizer {
 /// OpenAI-compatible server can be another.
 pub trait Engine: Tokenizer {
     /// Scores each request; requests may be evaluated together in one batch, and requests
-    /// with the same context share its evaluation.
-    fn score(&mut self, requests: &[ScoreRequest]) -> Result<Vec<ScoreResult>>;
+    /// with the same context share its evaluation. Tokens every request starts with that
+    /// `prefix` also starts with are evaluated once, in the prefix, and not again.
+    fn score_shared(
+        &mut self,
+        prefix: &[Token],
+        requests: &[ScoreRequest],
+    ) -> Result<Vec<ScoreResult>>;
+
+    /// [`Engine::score_shared`] without a shared prefix.
+    fn score(&mut self, requests: &[ScoreRequest]) -> Result<Vec<ScoreResult>> {
+        self.score_shared(&[], requests)
+    }
 
     /// Generates greedily for each request (several may decode together), calling
-    /// `on_done(index, result)` as each one finishes.
+    /// `on_done(index, result)` as each one finishes; the start a prompt shares with
+    /// `prefix` is taken from the prefix instead of decoded again.
+    fn generate_shared(
+        &mut self,
+        prefix: &[Token],
+        requests: &[GenRequest],
+        on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
+    ) -> Result<()>;
+
+    /// [`Engine::generate_shared`] without a shared prefix.
     fn generate_each(
         &mut self,
         requests: &[GenRequest],
         on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.generate_shared(&[], requests, on_done)
+    }
 
     /// Generates for every request and returns the results in request order.
     fn generate(&mut self, requests: &[GenRequest]) -> Result<Vec<GenResult>> {

@@ -16,6 +16,45 @@ pub struct WorkUnit {
     /// each task's time is its own.
     pub group: String,
     pub work: Work,
+    /// The start of the prompt shared with the neighbouring units (evaluated once).
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// A unit ready for the engine: its tokens and the shared prefix's.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub key: String,
+    pub group: String,
+    pub prefix: Option<std::sync::Arc<Vec<Token>>>,
+    pub tokens: Tokenized,
+}
+
+impl Prepared {
+    /// KV cells of its own (beyond the shared prefix) one sequence of this unit needs.
+    pub fn own_cells(&self) -> usize {
+        let shared = match (&self.prefix, &self.tokens) {
+            (Some(p), Tokenized::Choices { requests }) => requests
+                .iter()
+                .map(|r| crate::engine::common_prefix(&r.context, p))
+                .min()
+                .unwrap_or(0),
+            (Some(p), Tokenized::Generate { request }) => {
+                crate::engine::common_prefix(&request.prompt, p)
+            }
+            (None, _) => 0,
+        };
+        self.tokens.cells_needed().saturating_sub(shared)
+    }
+
+    fn same_batch(&self, other: &Prepared) -> bool {
+        let same_prefix = match (&self.prefix, &other.prefix) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        self.group == other.group && same_prefix
+    }
 }
 
 /// The engine's answer for one unit.
@@ -102,27 +141,29 @@ pub fn tokenize_unit(tok: &dyn Tokenizer, work: &Work, add_bos: bool) -> Result<
     })
 }
 
-/// Runs tokenized units through the engine in order: consecutive multiple-choice units are
+/// Runs prepared units through the engine in order: consecutive multiple-choice units are
 /// scored `batch_items` at a time, consecutive generations decode together (continuous
-/// batching inside the engine). `emit` gets each result as it is ready.
+/// batching inside the engine); units sharing a prefix have it evaluated once. `emit` gets
+/// each result as it is ready.
 pub fn run_units(
     engine: &mut dyn Engine,
-    keys: &[String],
-    groups: &[String],
-    units: &[Tokenized],
+    units: &[Prepared],
     batch_items: usize,
     emit: &mut dyn FnMut(WorkResult) -> Result<()>,
 ) -> Result<()> {
     let mut i = 0;
     while i < units.len() {
-        let same_group = |j: usize| groups[j] == groups[i];
-        match &units[i] {
+        let prefix: &[Token] = units[i].prefix.as_deref().map_or(&[], |p| p.as_slice());
+        match &units[i].tokens {
             Tokenized::Choices { .. } => {
                 let mut j = i;
                 let mut requests = Vec::new();
                 let mut spans = Vec::new();
-                while j < units.len() && j - i < batch_items.max(1) && same_group(j) {
-                    let Tokenized::Choices { requests: r } = &units[j] else {
+                while j < units.len()
+                    && j - i < batch_items.max(1)
+                    && units[j].same_batch(&units[i])
+                {
+                    let Tokenized::Choices { requests: r } = &units[j].tokens else {
                         break;
                     };
                     spans.push((j, requests.len(), r.len()));
@@ -130,13 +171,13 @@ pub fn run_units(
                     j += 1;
                 }
                 let start = std::time::Instant::now();
-                let scored = engine.score(&requests)?;
+                let scored = engine.score_shared(prefix, &requests)?;
                 let per_item_ms = start.elapsed().as_secs_f64() * 1e3 / spans.len() as f64;
                 for (unit, from, n) in spans {
                     let part = &scored[from..from + n];
                     let prompt_tokens = requests[from].context.len();
                     emit(WorkResult {
-                        key: keys[unit].clone(),
+                        key: units[unit].key.clone(),
                         response: Response::Choices {
                             logprobs: part.iter().map(|s| s.logprob).collect(),
                             greedy: part.iter().map(|s| s.is_greedy).collect(),
@@ -151,17 +192,17 @@ pub fn run_units(
             Tokenized::Generate { .. } => {
                 let mut j = i;
                 let mut requests = Vec::new();
-                while j < units.len() && same_group(j) {
-                    let Tokenized::Generate { request } = &units[j] else {
+                while j < units.len() && units[j].same_batch(&units[i]) {
+                    let Tokenized::Generate { request } = &units[j].tokens else {
                         break;
                     };
                     requests.push(request.clone());
                     j += 1;
                 }
                 let base = i;
-                engine.generate_each(&requests, &mut |k, r| {
+                engine.generate_shared(prefix, &requests, &mut |k, r| {
                     emit(WorkResult {
-                        key: keys[base + k].clone(),
+                        key: units[base + k].key.clone(),
                         response: Response::Generated {
                             text: r.text,
                             stop_reason: r.stop_reason,

@@ -27,6 +27,8 @@ pub struct EngineSettings {
     pub model: ModelOptions,
     pub context: ContextOptions,
     pub parallel: u32,
+    /// Evaluate shared few-shot prefixes once (off: every prompt whole, the reference path).
+    pub share_prefix: bool,
 }
 
 /// What to evaluate in one cell and how.
@@ -66,6 +68,10 @@ pub struct CellOutcome {
     /// Items found already stored and not recomputed.
     pub skipped: usize,
     pub elapsed_ms: f64,
+    /// Where the worker's engine time went (prefix, questions, generation).
+    pub engine_stats: Option<crate::engine::EngineStats>,
+    /// Time spent running generated code in the sandbox (summed over programs).
+    pub sandbox_ms: f64,
     /// Wall time of each task in this run: from the previous task's last item (or the
     /// model being ready) to its own last item, in milliseconds.
     pub task_wall_ms: Vec<(TaskName, f64)>,
@@ -116,8 +122,9 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             let key = format!("{}\t{}", tr.id, item.id);
             units.push(WorkUnit {
                 key: key.clone(),
-                group: plan.task.as_str().to_string(),
+                group: format!("{}/{}", plan.task.as_str(), plan.format.as_str()),
                 work: item.work.clone(),
+                prefix: item.shared_prefix.clone(),
             });
             pending.insert(
                 key,
@@ -145,6 +152,8 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             skipped,
             elapsed_ms: 0.0,
             task_wall_ms: Vec::new(),
+            engine_stats: None,
+            sandbox_ms: 0.0,
         });
     }
     if run
@@ -179,6 +188,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         model_options: run.engine.model.clone(),
         context: run.engine.context.clone(),
         parallel: run.engine.parallel,
+        share_prefix: run.engine.share_prefix,
         units,
     });
     let verbosity = run.verbosity;
@@ -214,6 +224,8 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     let mut worker_done = false;
     let mut in_sandbox = 0usize;
     let mut ready_at = None;
+    let mut engine_stats = None;
+    let mut sandbox_ms = 0.0;
     let mut last_stored: HashMap<TaskName, std::time::Instant> = HashMap::new();
     while !(worker_done && in_sandbox == 0) {
         let Ok(msg) = rx.recv() else { break };
@@ -252,7 +264,8 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                 }
             }
             Msg::Worker(Event::Error { message, .. }) => worker_error = Some(message),
-            Msg::Worker(Event::Finished { .. } | Event::Speed(_)) => {}
+            Msg::Worker(Event::Finished { stats, .. }) => engine_stats = Some(stats),
+            Msg::Worker(Event::Speed(_)) => {}
             Msg::WorkerExit(outcome) => {
                 worker_done = true;
                 match outcome {
@@ -267,7 +280,10 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                 };
                 let Some(r) = p.result.clone() else { continue };
                 let scored = match outcome {
-                    Ok(o) => humaneval::score(p.item, &r.response, &o),
+                    Ok(o) => {
+                        sandbox_ms += o.duration_ms as f64;
+                        humaneval::score(p.item, &r.response, &o)
+                    }
                     Err(e) => {
                         worker_error.get_or_insert(format!("sandbox: {e:#}"));
                         continue;
@@ -329,6 +345,8 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         skipped,
         elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
         task_wall_ms,
+        engine_stats,
+        sandbox_ms,
     })
 }
 

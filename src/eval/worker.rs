@@ -5,50 +5,68 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::infer::{run_units, tokenize_unit, Tokenized};
-use crate::engine::LoadedModel;
+use std::sync::Arc;
+
+use super::infer::{run_units, tokenize_unit, Prepared};
+use crate::engine::{EngineStats, LoadedModel, Tokenizer};
 use crate::worker::{EvalJob, EvalReady, Event};
 
-/// Runs the job, emitting events; returns the elapsed milliseconds.
-pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<f64> {
+/// Runs the job, emitting events; returns the elapsed milliseconds and the engine's stats.
+pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(f64, EngineStats)> {
     let start = Instant::now();
     let model = LoadedModel::load(&job.model, &job.model_options)?;
     let add_bos = model.adds_bos();
     let parallel = job.parallel.max(1);
     let train_ctx = model.n_ctx_train().max(256);
 
-    // Tokenize everything first: the longest unit sizes the context.
-    let mut keys = Vec::with_capacity(job.units.len());
-    let mut groups = Vec::with_capacity(job.units.len());
+    // Tokenize everything first: the longest unit sizes the context. Each distinct shared
+    // prefix is tokenized once (as the start of a whole prompt: with the BOS token).
+    let mut prefixes: std::collections::HashMap<String, Arc<Vec<crate::engine::Token>>> =
+        Default::default();
     let mut units = Vec::with_capacity(job.units.len());
     for u in &job.units {
         let t = tokenize_unit(&model, &u.work, add_bos)?;
         if t.cells_needed() > train_ctx as usize
             || (job.context.n_ctx > 0 && t.cells_needed() > job.context.n_ctx as usize)
         {
+            let limit = if job.context.n_ctx > 0 {
+                job.context.n_ctx
+            } else {
+                train_ctx
+            };
             emit(Event::UnitError {
                 key: u.key.clone(),
                 message: format!(
-                    "needs {} tokens of context; the model's context is {}",
-                    t.cells_needed(),
-                    if job.context.n_ctx > 0 {
-                        job.context.n_ctx
-                    } else {
-                        train_ctx
-                    }
+                    "needs {} tokens of context; the model's context is {limit}",
+                    t.cells_needed()
                 ),
             })?;
             continue;
         }
-        keys.push(u.key.clone());
-        groups.push(u.group.clone());
-        units.push(t);
+        let prefix = match (&u.prefix, job.share_prefix) {
+            (Some(text), true) => Some(match prefixes.get(text) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = Arc::new(model.tokenize(text, add_bos)?);
+                    prefixes.insert(text.clone(), p.clone());
+                    p
+                }
+            }),
+            _ => None,
+        };
+        units.push(Prepared {
+            key: u.key.clone(),
+            group: u.group.clone(),
+            prefix,
+            tokens: t,
+        });
     }
-    let longest = units.iter().map(Tokenized::cells_needed).max().unwrap_or(1);
+    let longest_prefix = prefixes.values().map(|p| p.len()).max().unwrap_or(0);
+    let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
     let mut ctx = job.context.clone();
     ctx.n_seq_max = parallel;
     if ctx.n_ctx == 0 {
-        let want = (longest * parallel as usize).min(train_ctx as usize * parallel as usize);
+        let want = longest_prefix + longest_own * parallel as usize;
         ctx.n_ctx = (want.div_ceil(256) * 256).max(256) as u32;
     }
     let mut engine = model.new_engine(&ctx)?;
@@ -61,13 +79,8 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<f
         n_params: model.n_params(),
         threads: opts.threads,
     }))?;
-    run_units(
-        &mut engine,
-        &keys,
-        &groups,
-        &units,
-        parallel as usize,
-        &mut |r| emit(Event::Result(r)),
-    )?;
-    Ok(start.elapsed().as_secs_f64() * 1e3)
+    run_units(&mut engine, &units, parallel as usize, &mut |r| {
+        emit(Event::Result(r))
+    })?;
+    Ok((start.elapsed().as_secs_f64() * 1e3, engine.stats().clone()))
 }

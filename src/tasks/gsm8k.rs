@@ -217,6 +217,7 @@ pub fn build(
             },
             gold: p.answer.clone(),
             scoring,
+            shared_prefix: None,
         });
     }
     Ok((items, vec![test_file, train_file]))
@@ -242,6 +243,8 @@ pub fn build_cot(
             },
             gold: p.answer.clone(),
             scoring: Scoring::Gsm8kLmEval { cot: true },
+
+            shared_prefix: None,
         })
         .collect();
     Ok((items, vec![test_file]))
@@ -397,6 +400,8 @@ mod tests {
             },
             gold: "blah\n#### 18".into(),
             scoring: Scoring::Gsm8kLmEval { cot: true },
+
+            shared_prefix: None,
         };
         let s = score(&item, &generated(" 9 + 9 = 18. The answer is 18.\n\n"));
         assert!(s.correct && s.metrics["flexible_extract"] == 1.0);

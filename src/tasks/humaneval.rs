@@ -86,6 +86,7 @@ fn item(t: &HumanEvalTask, max_tokens: usize, style: &PromptStyle) -> Result<Ite
             entry_point: t.entry_point.clone(),
             function: t.prompt.clone(),
         },
+        shared_prefix: None,
     })
 }
 

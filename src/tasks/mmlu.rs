@@ -179,6 +179,8 @@ pub fn build(
                 },
                 gold: LETTERS[q.answer as usize].to_string(),
                 scoring: Scoring::Choice,
+
+                shared_prefix: None,
             });
         }
     }

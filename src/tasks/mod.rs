@@ -116,6 +116,10 @@ pub struct Item {
     pub work: Work,
     pub gold: String,
     pub scoring: Scoring,
+    /// The start of the prompt this item shares with the others of its group (the few-shot
+    /// head), evaluated once for all of them.
+    #[serde(default)]
+    pub shared_prefix: Option<String>,
 }
 
 /// What the engine returned for one item.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ContextOptions, ModelOptions};
+use crate::engine::{ContextOptions, EngineStats, ModelOptions};
 use crate::error::exit_code;
 use crate::eval::infer::{WorkResult, WorkUnit};
 use crate::measure::speed::{self, SpeedConfig, SpeedMeasurement};
@@ -36,6 +36,8 @@ pub struct EvalJob {
     /// `n_ctx` 0 = sized from the longest unit × `parallel` (capped at the training context).
     pub context: ContextOptions,
     pub parallel: u32,
+    /// Evaluate each shared prefix once (off for the one-prompt-at-a-time reference path).
+    pub share_prefix: bool,
     pub units: Vec<WorkUnit>,
 }
 
@@ -64,9 +66,10 @@ pub enum Event {
         key: String,
         message: String,
     },
-    /// All units done.
+    /// All units done, and where the engine's time went.
     Finished {
         elapsed_ms: f64,
+        stats: EngineStats,
     },
     /// The job failed; `bad_input` when the cause was the input (a bad file, a bad value).
     Error {
@@ -95,7 +98,7 @@ pub fn main_worker() -> Result<i32> {
     let result = match job {
         Job::Speed { model, config } => speed::measure(&model, &config).map(Event::Speed),
         Job::Eval(job) => crate::eval::worker::run(&job, &mut |e| emit(&e))
-            .map(|elapsed_ms| Event::Finished { elapsed_ms }),
+            .map(|(elapsed_ms, stats)| Event::Finished { elapsed_ms, stats }),
     };
     match result {
         Ok(event) => {
