@@ -379,6 +379,7 @@ mod tests {
             scoring: Scoring::Number {
                 rules: vec![NumberRule::AnswerIs, NumberRule::LastNumber],
             },
+            shared_prefix: None,
         };
         let s = score(&item, &generated("So the answer is $1,250."));
         assert!(s.correct && !s.format_failure);
