@@ -234,6 +234,21 @@ pub struct LlamaEngine<'m> {
     /// Tokens held in the prefix sequence (the last sequence id, shared by copying).
     prefix: Vec<Token>,
     stats: EngineStats,
+    /// When on, every token fed and every prefix copy, in order (for tests).
+    trace: Option<Vec<Fed>>,
+}
+
+/// One thing that put tokens into a sequence's KV cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fed {
+    /// `token` decoded at `pos` in `seq`.
+    Token { seq: i32, pos: i32, token: Token },
+    /// The first `n` cells of the prefix sequence shared into `seq`.
+    Copy { seq: i32, n: usize },
+    /// `seq` emptied.
+    Clear { seq: i32 },
+    /// `seq` cut to its first `keep` cells.
+    Truncate { seq: i32, keep: usize },
 }
 
 /// Where decode time went: the shared prefixes, the rest of the prompts (questions), and
@@ -348,7 +363,27 @@ impl<'m> LlamaEngine<'m> {
             memory,
             prefix: Vec::new(),
             stats: EngineStats::default(),
+            trace: None,
         })
+    }
+
+    /// Starts (or stops) recording what is fed into which sequence.
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on.then(Vec::new);
+    }
+
+    /// What was fed since tracing started.
+    pub fn trace(&self) -> &[Fed] {
+        self.trace.as_deref().unwrap_or_default()
+    }
+
+    /// Adds one token to the batch (recording it when tracing).
+    fn add_token(&mut self, token: Token, pos: i32, seq: i32, logits: bool) -> Result<()> {
+        self.batch.add(LlamaToken(token), pos, &[seq], logits)?;
+        if let Some(t) = self.trace.as_mut() {
+            t.push(Fed::Token { seq, pos, token });
+        }
+        Ok(())
     }
 
     /// Decode time and tokens so far.
@@ -367,6 +402,12 @@ impl<'m> LlamaEngine<'m> {
         let keep = common_prefix(&self.prefix, tokens);
         if keep < self.prefix.len() {
             let seq = self.prefix_seq() as u32;
+            if let Some(t) = self.trace.as_mut() {
+                t.push(Fed::Truncate {
+                    seq: seq as i32,
+                    keep,
+                });
+            }
             self.ctx
                 .clear_kv_cache_seq(Some(seq), Some(keep as u32), None)
                 .map_err(|e| anyhow!("{e}"))?;
@@ -393,12 +434,18 @@ impl<'m> LlamaEngine<'m> {
             self.ctx
                 .clear_kv_cache_seq(Some(seq), None, None)
                 .map_err(|e| anyhow!("{e}"))?;
+            if let Some(t) = self.trace.as_mut() {
+                t.push(Fed::Clear { seq: seq as i32 });
+            }
         }
         Ok(())
     }
 
     /// Starts sequence `seq` with the first `n` tokens of the shared prefix.
     fn share_prefix(&mut self, seq: i32, n: usize) -> Result<()> {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(Fed::Copy { seq, n });
+        }
         if n > 0 {
             self.ctx
                 .copy_kv_cache_seq(self.prefix_seq(), seq, Some(0), Some(n as u32))
@@ -435,6 +482,11 @@ impl<'m> LlamaEngine<'m> {
     pub fn clear(&mut self) {
         self.ctx.clear_kv_cache();
         self.prefix.clear();
+        if let Some(t) = self.trace.as_mut() {
+            for seq in 0..=self.options.n_seq_max as i32 {
+                t.push(Fed::Clear { seq });
+            }
+        }
     }
 
     /// Drops one sequence from the KV cache.
@@ -463,7 +515,7 @@ impl<'m> LlamaEngine<'m> {
                         Logits::Last => i + 1 == chunk.len(),
                         Logits::All => true,
                     };
-                self.batch.add(LlamaToken(t), pos, &[seq], want)?;
+                self.add_token(t, pos, seq, want)?;
                 if want {
                     self.logit_rows.push(i as i32);
                 }
@@ -523,12 +575,7 @@ impl<'m> LlamaEngine<'m> {
                 let job = &group[g];
                 let preds: Vec<&Prediction> =
                     job.predictions.iter().filter(|p| p.pos == pos).collect();
-                self.batch.add(
-                    LlamaToken(job.tokens[pos]),
-                    pos as i32,
-                    &[g as i32],
-                    !preds.is_empty(),
-                )?;
+                self.add_token(job.tokens[pos], pos as i32, g as i32, !preds.is_empty())?;
                 if !preds.is_empty() {
                     self.logit_rows.push(i as i32);
                     wanted.push(preds);
@@ -806,7 +853,7 @@ mod generate {
                     let done_prompt = take == s.pending.len();
                     for (k, &t) in s.pending[..take].iter().enumerate() {
                         let want = done_prompt && k + 1 == take;
-                        e.batch.add(LlamaToken(t), s.pos, &[s.seq], want)?;
+                        e.add_token(t, s.pos, s.seq, want)?;
                         if want {
                             row_of_slot[si] = Some(e.logit_rows.len());
                             e.logit_rows.push(n_in_batch);
@@ -818,7 +865,7 @@ mod generate {
                     budget -= take;
                     prefill += take as u64;
                 } else if let Some(t) = s.next.take() {
-                    e.batch.add(LlamaToken(t), s.pos, &[s.seq], true)?;
+                    e.add_token(t, s.pos, s.seq, true)?;
                     row_of_slot[si] = Some(e.logit_rows.len());
                     e.logit_rows.push(n_in_batch);
                     s.pos += 1;
