@@ -49,6 +49,10 @@ pub enum Command {
     List(ListArgs),
     /// Report which protections the code sandbox has on this machine.
     SandboxCheck(SandboxCheckArgs),
+    /// Chat with a model in the terminal (streaming; /reset, /system, /stats; EOF exits).
+    Chat(ChatArgs),
+    /// Run canned prompts (reasoning, code, chat) on several models to compare by eye.
+    Demo(DemoArgs),
     /// Describe this build of frontier and llama.cpp, and the machine.
     Version(VersionArgs),
     /// Internal: run one job from stdin in a child process.
@@ -371,4 +375,54 @@ pub struct ListArgs {
     /// JSON output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A model loaded in this process for interactive use.
+#[derive(Debug, Clone, Args)]
+pub struct InteractiveArgs {
+    /// Context size in tokens.
+    #[arg(long, default_value_t = 4096)]
+    pub ctx: u32,
+    /// Most tokens per reply.
+    #[arg(long = "max-tokens", default_value_t = 512)]
+    pub max_tokens: usize,
+    /// The family template (name or TOML file) instead of the automatic choice.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// CPU threads (default: physical cores).
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// GGUF model file.
+    pub model: PathBuf,
+    /// System prompt (default: the model family's).
+    #[arg(long)]
+    pub system: Option<String>,
+    #[command(flatten)]
+    pub interactive: InteractiveArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoKind {
+    Reasoning,
+    Code,
+    Chat,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Which canned prompt: a word problem, a coding task, or a conversation.
+    #[arg(value_enum)]
+    pub kind: DemoKind,
+    /// GGUF model files, comma-separated; run one after another.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub models: Vec<PathBuf>,
+    /// Your own prompt instead of the canned one.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    #[command(flatten)]
+    pub interactive: InteractiveArgs,
 }

@@ -1,9 +1,12 @@
 //! One module per subcommand; `run` dispatches and returns the exit code.
 
+mod chat;
 pub mod common;
+mod demo;
 mod eval;
 mod fetch;
 mod inspect;
+mod interactive;
 mod list;
 mod quantize;
 mod report;
@@ -31,6 +34,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sweep(args) => sweep::run(&args, cli.verbose, quiet),
         Command::Fetch(args) => fetch::run(&args, quiet),
         Command::List(args) => list::run(&args),
+        Command::Chat(args) => chat::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::SandboxCheck(args) => sandbox_check::run(&args),
         Command::Worker => crate::worker::main_worker(),
     }

@@ -8,7 +8,7 @@ mod stops;
 
 pub use llama::{
     backend_description, common_prefix, ensure_backend, ContextMemory, ContextOptions, EngineStats,
-    Fed, FlashAttn, LlamaEngine, LoadedModel, Logits, ModelOptions,
+    Fed, FlashAttn, LlamaEngine, LoadedModel, Logits, ModelOptions, StreamedReply,
 };
 pub use logprob::argmax;
 pub use logprob::log_softmax_at;
