@@ -53,6 +53,9 @@ pub enum Command {
     Chat(ChatArgs),
     /// Run canned prompts (reasoning, code, chat) on several models to compare by eye.
     Demo(DemoArgs),
+    /// Benchmark evaluation throughput: the batched, prefix-sharing path against the
+    /// one-prompt-at-a-time path on the same items, with their agreement.
+    Throughput(ThroughputArgs),
     /// Describe this build of frontier and llama.cpp, and the machine.
     Version(VersionArgs),
     /// Internal: run one job from stdin in a child process.
@@ -425,4 +428,26 @@ pub struct DemoArgs {
     pub prompt: Option<String>,
     #[command(flatten)]
     pub interactive: InteractiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ThroughputArgs {
+    /// GGUF model file.
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub tasks: TaskArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+    /// Sequences of the batched path.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: u32,
+    /// Also run llama.cpp's whole-vs-split comparison (MMLU: each prompt with its prefix
+    /// decoded first, one at a time) to measure the kernels' own noise.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub split: bool,
+    /// Keep the paths' results stores here (default: a temporary folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

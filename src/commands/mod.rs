@@ -14,6 +14,7 @@ mod sandbox_check;
 mod show;
 mod speed;
 mod sweep;
+mod throughput;
 mod version;
 
 use anyhow::Result;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::List(args) => list::run(&args),
         Command::Chat(args) => chat::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Throughput(args) => throughput::run(&args, cli.verbose, quiet),
         Command::SandboxCheck(args) => sandbox_check::run(&args),
         Command::Worker => crate::worker::main_worker(),
     }

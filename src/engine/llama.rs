@@ -399,23 +399,26 @@ impl<'m> LlamaEngine<'m> {
         self.options.n_seq_max as i32
     }
 
-    /// Makes the prefix sequence hold exactly `tokens`, decoding only what differs from
-    /// what it holds now.
+    /// Makes the prefix sequence hold exactly `tokens`. A prefix that only grows keeps what
+    /// is decoded; any other change starts from an empty cache (no fragments of the old
+    /// prefix left between free cells).
     pub fn set_prefix(&mut self, tokens: &[Token]) -> Result<()> {
+        if self.prefix == tokens {
+            return Ok(());
+        }
         let keep = common_prefix(&self.prefix, tokens);
-        if keep < self.prefix.len() {
-            let seq = self.prefix_seq() as u32;
+        let keep = if keep < self.prefix.len() {
+            self.clear();
             if let Some(t) = self.trace.as_mut() {
                 t.push(Fed::Truncate {
-                    seq: seq as i32,
-                    keep,
+                    seq: self.options.n_seq_max as i32,
+                    keep: 0,
                 });
             }
-            self.ctx
-                .clear_kv_cache_seq(Some(seq), Some(keep as u32), None)
-                .map_err(|e| anyhow!("{e}"))?;
-        }
-        self.prefix.truncate(keep);
+            0
+        } else {
+            keep
+        };
         if keep < tokens.len() {
             let start = Instant::now();
             self.decode(

@@ -66,7 +66,9 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
     let mut ctx = job.context.clone();
     ctx.n_seq_max = parallel;
     if ctx.n_ctx == 0 {
-        let want = longest_prefix + longest_own * parallel as usize;
+        // Room for the prefix and every sequence's own tokens, plus a margin for cells the
+        // cache cannot use contiguously.
+        let want = (longest_prefix + longest_own * parallel as usize) * 11 / 10 + 256;
         ctx.n_ctx = (want.div_ceil(256) * 256).max(256) as u32;
     }
     let mut engine = model.new_engine(&ctx)?;

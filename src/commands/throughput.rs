@@ -1,0 +1,273 @@
+//! `frontier throughput MODEL`: the evaluation paths on the same items in one run —
+//! one prompt at a time (`--no-batch`, whole prompts), one at a time with the shared prefix
+//! decoded first (llama.cpp's own whole-vs-split noise), and batched with shared prefixes —
+//! with items/s, generated tokens/s, their ratios, and where predictions disagree.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::common::{
+    cell_for_model, model_summary, parse_formats, parse_tasks, plans_for_model, sandbox_for,
+    task_options,
+};
+use super::speed::run_options;
+use crate::cli::ThroughputArgs;
+use crate::error::bad_input;
+use crate::eval::runner::{run_cell, CellOutcome, CellRun, EngineSettings};
+use crate::store::{ItemRow, Store};
+use crate::tasks::TaskName;
+
+/// One evaluation path.
+struct EvalPath {
+    name: &'static str,
+    parallel: u32,
+    share_prefix: bool,
+}
+
+struct Measured {
+    outcome: CellOutcome,
+    /// task → item id → stored item
+    items: BTreeMap<String, BTreeMap<String, ItemRow>>,
+}
+
+pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
+    let tasks = parse_tasks(&args.tasks.tasks)?;
+    let (opts, source) = task_options(&args.tasks)?;
+    let formats = parse_formats(&args.tasks.format)?;
+    if args.parallel < 2 {
+        return Err(bad_input(
+            "--parallel must be at least 2 to compare with one at a time",
+        ));
+    }
+    let (model_options, mut context) = run_options(&args.run)?;
+    context.n_ctx = 0;
+    let summary = model_summary(&args.model)?;
+    let sandbox = sandbox_for(&tasks, &args.sandbox)?;
+    let plans = plans_for_model(
+        &tasks,
+        &opts,
+        &source,
+        &formats[..1],
+        args.tasks.template.as_deref(),
+        &summary,
+        &args.model,
+    )?;
+    let temp = tempfile::tempdir()?;
+    let root: PathBuf = args
+        .out
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+
+    let mut paths = vec![
+        EvalPath {
+            name: "one at a time, whole (--no-batch)",
+            parallel: 1,
+            share_prefix: false,
+        },
+        EvalPath {
+            name: "batched, shared prefixes",
+            parallel: args.parallel,
+            share_prefix: true,
+        },
+    ];
+    if args.split && tasks.contains(&TaskName::Mmlu) {
+        paths.push(EvalPath {
+            name: "one at a time, prefix then rest (llama.cpp split)",
+            parallel: 1,
+            share_prefix: true,
+        });
+    }
+    let bench = Bench {
+        args,
+        summary: &summary,
+        formats: &formats,
+        plans: &plans,
+        source: &source,
+        sandbox,
+        verbosity,
+        quiet,
+    };
+    let mut measured = Vec::new();
+    for (i, p) in paths.iter().enumerate() {
+        if !quiet {
+            eprintln!("path {}: {}", i + 1, p.name);
+        }
+        let engine = EngineSettings {
+            model: model_options.clone(),
+            context: context.clone(),
+            parallel: p.parallel,
+            share_prefix: p.share_prefix,
+        };
+        let dir = root.join(format!("path{}", i + 1));
+        measured.push(measure(&dir, &bench, &engine)?);
+    }
+    print!("{}", render(&paths, &measured, &tasks));
+    Ok(0)
+}
+
+/// What every path evaluates.
+struct Bench<'a> {
+    args: &'a ThroughputArgs,
+    summary: &'a crate::gguf::ModelSummary,
+    formats: &'a [crate::prompts::Format],
+    plans: &'a [crate::tasks::TaskPlan],
+    source: &'a crate::datasets::Source,
+    sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,
+    verbosity: u8,
+    quiet: bool,
+}
+
+fn measure(dir: &Path, bench: &Bench<'_>, engine: &EngineSettings) -> Result<Measured> {
+    let Bench {
+        args,
+        summary,
+        formats,
+        plans,
+        source,
+        verbosity,
+        quiet,
+        ..
+    } = *bench;
+    let sandbox = bench.sandbox.clone();
+    let store = Store::open(&dir.join("results.sqlite"))?;
+    let cell = cell_for_model(&args.model, summary, formats, engine, source, quiet)?;
+    let run_id = store.begin_run(
+        "throughput",
+        &json!({ "parallel": engine.parallel, "share_prefix": engine.share_prefix }),
+    )?;
+    let outcome = run_cell(&CellRun {
+        store: &store,
+        run_id,
+        cell,
+        model_path: args.model.clone(),
+        plans,
+        engine: engine.clone(),
+        sandbox,
+        sandbox_threads: args.sandbox.jobs,
+        verbosity,
+        quiet,
+        progress: None,
+    })?;
+    let mut items = BTreeMap::new();
+    for tr in store.task_runs(Some(outcome.cell_id))? {
+        let rows = store.items(tr.id)?;
+        items.insert(
+            tr.task.clone(),
+            rows.into_iter().map(|r| (r.item_id.clone(), r)).collect(),
+        );
+    }
+    Ok(Measured { outcome, items })
+}
+
+/// Top-1 minus top-2 log-probability of an MMLU item (how close the decision was).
+fn margin(item: &ItemRow) -> Option<f64> {
+    let lps: Vec<f64> = item
+        .detail
+        .get("logprobs")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    let mut sorted = lps.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    Some(sorted.first()? - sorted.get(1)?)
+}
+
+fn render(paths: &[EvalPath], m: &[Measured], tasks: &[TaskName]) -> String {
+    let mut s = String::from("# Evaluation throughput\n\n| path | items | wall s | items/s | generated tok/s | tokens decoded | reused from prefixes |\n|---|--:|--:|--:|--:|--:|--:|\n");
+    for (p, x) in paths.iter().zip(m) {
+        let o = &x.outcome;
+        let secs = o.elapsed_ms / 1e3;
+        let st = o.engine_stats.clone().unwrap_or_default();
+        let gen_tps = if st.generation_ms > 0.0 {
+            st.generated_tokens as f64 / (st.generation_ms / 1e3)
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {secs:.1} | {:.3} | {gen_tps:.1} | {} | {} |",
+            p.name,
+            o.stored,
+            o.stored as f64 / secs.max(1e-9),
+            st.prefix_tokens + st.prompt_tokens + st.generated_tokens,
+            st.reused_tokens
+        );
+    }
+    let ips = |x: &Measured| x.outcome.stored as f64 / (x.outcome.elapsed_ms / 1e3).max(1e-9);
+    let _ = writeln!(
+        s,
+        "\nbatched / one-at-a-time: {:.2}× items/s",
+        ips(&m[1]) / ips(&m[0])
+    );
+    let gen = |x: &Measured| {
+        let st = x.outcome.engine_stats.clone().unwrap_or_default();
+        if st.generation_ms > 0.0 {
+            st.generated_tokens as f64 / (st.generation_ms / 1e3)
+        } else {
+            0.0
+        }
+    };
+    if gen(&m[0]) > 0.0 {
+        let _ = writeln!(
+            s,
+            "batched / one-at-a-time: {:.2}× generated tokens/s ({:.1} vs {:.1})",
+            gen(&m[1]) / gen(&m[0]),
+            gen(&m[1]),
+            gen(&m[0])
+        );
+    }
+    for task in tasks {
+        let name = task.as_str();
+        let (Some(a), Some(b)) = (m[0].items.get(name), m[1].items.get(name)) else {
+            continue;
+        };
+        let common: Vec<&String> = a.keys().filter(|k| b.contains_key(*k)).collect();
+        let agree = common
+            .iter()
+            .filter(|k| a[**k].extracted == b[**k].extracted)
+            .count();
+        let _ = writeln!(
+            s,
+            "\n## {name}: {agree} of {} predictions agree (batched vs one at a time)",
+            common.len()
+        );
+        if let Some(c) = m.get(2).and_then(|x| x.items.get(name)) {
+            let split_agree = common
+                .iter()
+                .filter(|k| {
+                    c.get(**k)
+                        .is_some_and(|ci| ci.extracted == a[**k].extracted)
+                })
+                .count();
+            let _ = writeln!(
+                s,
+                "llama.cpp's own whole-vs-split: {split_agree} of {} agree",
+                common.len()
+            );
+        }
+        for k in common
+            .iter()
+            .filter(|k| a[**k].extracted != b[**k].extracted)
+        {
+            let fmt = |r: &ItemRow| {
+                format!(
+                    "{} (margin {})",
+                    r.extracted.as_deref().unwrap_or("-"),
+                    margin(r).map_or("-".into(), |v| format!("{v:.3}"))
+                )
+            };
+            let _ = writeln!(
+                s,
+                "- {k}: one at a time {}, batched {}",
+                fmt(&a[*k]),
+                fmt(&b[*k])
+            );
+        }
+    }
+    s
+}
