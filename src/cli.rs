@@ -47,6 +47,9 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Show the model catalog and what is cached.
     List(ListArgs),
+    /// Which catalog models × quants × contexts fit in a given amount of RAM (estimated
+    /// from GGUF headers read by HTTP range requests, without downloading the weights).
+    Plan(PlanArgs),
     /// Report which protections the code sandbox has on this machine.
     SandboxCheck(SandboxCheckArgs),
     /// Chat with a model in the terminal (streaming; /reset, /system, /stats; EOF exits).
@@ -74,6 +77,21 @@ pub struct InspectArgs {
     /// Skip the sha256 of the file.
     #[arg(long)]
     pub no_hash: bool,
+    /// Also estimate peak memory at these context sizes (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub ctx: Vec<u64>,
+    /// Sequences sharing the KV cache, for the estimate.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u64,
+    /// KV cache type, for the estimate.
+    #[arg(long = "kv-type", value_enum, default_value_t = crate::memory::KvType::F16)]
+    pub kv_type: crate::memory::KvType,
+    /// Estimate for weights read into memory instead of memory-mapped.
+    #[arg(long = "no-mmap")]
+    pub no_mmap: bool,
+    /// Print the estimate's arithmetic.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -450,4 +468,39 @@ pub struct ThroughputArgs {
     /// Keep the paths' results stores here (default: a temporary folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Memory available, e.g. 4GiB, 8GB.
+    #[arg(long)]
+    pub ram: String,
+    /// Context sizes to consider, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "2048,4096,8192")]
+    pub ctx: Vec<u64>,
+    /// Catalog models (default: all), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub models: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
+    pub quants: Vec<String>,
+    /// Sequences sharing the KV cache.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u64,
+    #[arg(long = "kv-type", value_enum, default_value_t = crate::memory::KvType::F16)]
+    pub kv_type: crate::memory::KvType,
+    /// Weights read into memory instead of memory-mapped.
+    #[arg(long = "no-mmap")]
+    pub no_mmap: bool,
+    /// Print the arithmetic of every estimate.
+    #[arg(long)]
+    pub explain: bool,
+    /// Do not contact the Hub: use cached files and catalog shapes only.
+    #[arg(long)]
+    pub offline: bool,
+    /// More catalog entries (TOML).
+    #[arg(long)]
+    pub catalog: Vec<PathBuf>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
 }

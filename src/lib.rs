@@ -16,6 +16,7 @@ pub mod hub;
 pub mod interrupt;
 pub mod logging;
 pub mod measure;
+pub mod memory;
 pub mod output;
 pub mod paths;
 pub mod prompts;

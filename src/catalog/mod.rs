@@ -29,6 +29,27 @@ pub struct CatalogModel {
     pub repos: Vec<String>,
     #[serde(default)]
     pub notes: String,
+    /// The architecture's numbers (from its config), for memory estimates without a header.
+    #[serde(default)]
+    pub shape: Option<CatalogShape>,
+}
+
+/// A model's size and attention shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogShape {
+    pub n_params: u64,
+    pub n_layer: u64,
+    pub n_embd: u64,
+    pub n_ff: u64,
+    pub n_head: u64,
+    pub n_head_kv: u64,
+    pub head_dim: u64,
+    pub n_vocab: u64,
+    /// The output layer reuses the embedding table.
+    #[serde(default)]
+    pub tied: bool,
+    #[serde(default)]
+    pub sliding_window: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

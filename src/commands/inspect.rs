@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::cli::InspectArgs;
 use crate::gguf::{self, ModelSummary};
 use crate::hashing::HashCache;
+use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, RunShape, WeightCopies};
 use crate::output::progress;
 use crate::units;
 
@@ -18,6 +19,9 @@ struct Inspection {
     #[serde(flatten)]
     summary: ModelSummary,
     sha256: Option<String>,
+    /// Peak memory estimates at the requested context sizes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    memory: Vec<(u64, MemoryEstimate)>,
 }
 
 pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
@@ -25,7 +29,7 @@ pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
     let mut found = Vec::new();
     let mut code = 0;
     for path in &args.files {
-        match inspect_one(path, &cache, !args.no_hash, quiet) {
+        match inspect_one(path, &cache, args, quiet) {
             Ok(i) => found.push(i),
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -46,14 +50,50 @@ pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
                 writeln!(out)?;
             }
             out.write_all(render_text(f).as_bytes())?;
+            for (n_ctx, e) in &f.memory {
+                writeln!(
+                    out,
+                    "{:<15} {} at ctx {n_ctx} (weights {}, copies {}, KV {}, compute {}, runtime {})",
+                    "memory:",
+                    units::bytes(e.total),
+                    units::bytes(e.weights_mapped + e.weights_anonymous),
+                    units::bytes(e.weight_copies),
+                    units::bytes(e.kv_cache),
+                    units::bytes(e.compute_resident),
+                    units::bytes(e.runtime)
+                )?;
+                if args.explain {
+                    for line in &e.explain {
+                        writeln!(out, "                  {line}")?;
+                    }
+                }
+            }
         }
     }
     Ok(code)
 }
 
-fn inspect_one(path: &Path, cache: &HashCache, hash: bool, quiet: bool) -> Result<Inspection> {
+fn inspect_one(path: &Path, cache: &HashCache, args: &InspectArgs, quiet: bool) -> Result<Inspection> {
+    let hash = !args.no_hash;
     let header = gguf::read_file(path)?;
     let summary = ModelSummary::from_header(&header);
+    let shape = ModelShape::from_header(&header, &summary);
+    let copies = if args.ctx.is_empty() { WeightCopies::None } else { local_weight_copies() };
+    let memory = args
+        .ctx
+        .iter()
+        .map(|&n_ctx| {
+            let run = RunShape {
+                n_ctx,
+                n_seq: args.parallel.max(1),
+                n_ubatch: 512,
+                kv_type: args.kv_type,
+                mmap: !args.no_mmap,
+                copies,
+            };
+            (n_ctx, estimate(&shape, &run))
+        })
+        .collect();
     let sha256 = if hash {
         let bar = progress::bytes_bar(
             summary.file_size,
@@ -70,6 +110,7 @@ fn inspect_one(path: &Path, cache: &HashCache, hash: bool, quiet: bool) -> Resul
         path: path.to_path_buf(),
         summary,
         sha256,
+        memory,
     })
 }
 

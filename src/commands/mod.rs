@@ -8,6 +8,7 @@ mod fetch;
 mod inspect;
 mod interactive;
 mod list;
+mod plan;
 mod quantize;
 mod report;
 mod sandbox_check;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sweep(args) => sweep::run(&args, cli.verbose, quiet),
         Command::Fetch(args) => fetch::run(&args, quiet),
         Command::List(args) => list::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::Chat(args) => chat::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Throughput(args) => throughput::run(&args, cli.verbose, quiet),

@@ -1,0 +1,199 @@
+//! `frontier plan --ram 4GiB`: every catalog model × quant × context with its expected peak
+//! memory and headroom, whether it fits, and the best fitting choice per model. Shapes come
+//! from GGUF headers — in the HF cache, or read from the Hub by HTTP range requests (a few
+//! MiB, not the weights) — or, offline, from the catalog's numbers.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::catalog::quant::match_quant;
+use crate::catalog::{Catalog, CatalogModel};
+use crate::cli::PlanArgs;
+use crate::error::bad_input;
+use crate::gguf::ModelSummary;
+use crate::hub::{Hub, HubConfig, RepoKind};
+use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, RunShape};
+use crate::output::table::{markdown, Align};
+use crate::units;
+
+#[derive(Debug, Serialize)]
+struct PlanRow {
+    model: String,
+    quant: String,
+    n_ctx: u64,
+    file_size: u64,
+    /// Where the shape came from: `cache`, `hub (N bytes read)`, `catalog shape`.
+    source: String,
+    estimate: MemoryEstimate,
+    headroom: i64,
+    fits: bool,
+}
+
+/// A model's shape for one quant and the file size, and where they came from.
+fn shape_for(m: &CatalogModel, quant: &str, hub: &Hub) -> Result<(ModelShape, u64, String), String> {
+    let mut why = Vec::new();
+    for repo in &m.repos {
+        let files = match hub.list_files(RepoKind::Model, repo, "main") {
+            Ok(f) => f,
+            Err(e) => {
+                why.push(format!("{repo}: {e:#}"));
+                continue;
+            }
+        };
+        let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        let parts = match_quant(&names, quant);
+        let Some(first) = parts.first().and_then(|p| files.iter().find(|f| &f.path == p)) else { continue };
+        let total: u64 = parts.iter().filter_map(|p| files.iter().find(|f| &f.path == p)).map(|f| f.size).sum();
+        let (header, source) = match hub.cached(RepoKind::Model, repo, "main", &first.path) {
+            Some(path) => match crate::gguf::read_file(&path) {
+                Ok(h) => (h, "cache".to_string()),
+                Err(e) => return Err(format!("{e:#}")),
+            },
+            None => match crate::memory::remote::read_header(hub, repo, "main", first) {
+                Ok((h, read)) => (h, format!("hub header ({})", units::bytes(read))),
+                Err(e) => {
+                    why.push(format!("{e:#}"));
+                    continue;
+                }
+            },
+        };
+        let summary = ModelSummary::from_header(&header);
+        let mut shape = ModelShape::from_header(&header, &summary);
+        // A split model: the first part's header describes only its own tensors.
+        if parts.len() > 1 {
+            shape.weight_bytes = total;
+        }
+        return Ok((shape, total, source));
+    }
+    match &m.shape {
+        Some(c) => ModelShape::from_catalog(c, quant)
+            .map(|s| (s.clone(), s.weight_bytes, "catalog shape".to_string()))
+            .ok_or_else(|| format!("no typical size known for {quant}")),
+        None => Err(why.join("; ")),
+    }
+}
+
+pub fn run(args: &PlanArgs) -> Result<i32> {
+    let ram = units::parse_bytes(&args.ram).map_err(|e| bad_input(format!("--ram: {e}")))?;
+    let catalog = Catalog::load(&args.catalog)?;
+    let models: Vec<CatalogModel> = match &args.models {
+        None => catalog.models.clone(),
+        Some(ids) => ids
+            .iter()
+            .map(|id| catalog.get(id).cloned().ok_or_else(|| bad_input(format!("unknown catalog model '{id}'"))))
+            .collect::<Result<_>>()?,
+    };
+    let mut config = HubConfig::from_env();
+    config.offline |= args.offline;
+    let hub = Hub::new(config)?;
+    let copies = local_weight_copies();
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for m in &models {
+        for q in &args.quants {
+            let (shape, file_size, source) = match shape_for(m, q, &hub) {
+                Ok(x) => x,
+                Err(e) => {
+                    problems.push(format!("{} {q}: {e}", m.name));
+                    continue;
+                }
+            };
+            for &n_ctx in &args.ctx {
+                let run = RunShape {
+                    n_ctx,
+                    n_seq: args.parallel.max(1),
+                    n_ubatch: 512,
+                    kv_type: args.kv_type,
+                    mmap: !args.no_mmap,
+                    copies,
+                };
+                let e = estimate(&shape, &run);
+                let headroom = ram as i64 - e.total as i64;
+                rows.push(PlanRow {
+                    model: m.name.clone(),
+                    quant: q.to_ascii_uppercase(),
+                    n_ctx,
+                    file_size,
+                    source: source.clone(),
+                    fits: headroom >= 0,
+                    headroom,
+                    estimate: e,
+                });
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    print!("{}", render(&rows, ram, args.explain));
+    for p in &problems {
+        eprintln!("note: {p}");
+    }
+    Ok(0)
+}
+
+fn render(rows: &[PlanRow], ram: u64, explain: bool) -> String {
+    let mut s = format!("# What fits in {}\n\n", units::bytes(ram));
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.model.clone(),
+                r.quant.clone(),
+                r.n_ctx.to_string(),
+                units::bytes(r.file_size),
+                units::bytes(r.estimate.total),
+                if r.headroom >= 0 { units::bytes(r.headroom as u64) } else { format!("-{}", units::bytes(r.headroom.unsigned_abs())) },
+                if r.fits { "fits".into() } else { "does not fit".into() },
+                r.source.clone(),
+            ]
+        })
+        .collect();
+    use Align::{Left as L, Right as R};
+    s.push_str(&markdown(
+        &["model", "quant", "ctx", "file", "expected peak", "headroom", "verdict", "shape from"],
+        &[L, L, R, R, R, R, L, L],
+        &body,
+    ));
+    s.push_str("\n## Best fitting choice per model\n\n");
+    let mut models: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
+    models.dedup();
+    for m in models {
+        // The most precise quant that fits, at the largest context it fits with.
+        let best = rows
+            .iter()
+            .filter(|r| r.model == m && r.fits)
+            .max_by(|a, b| {
+                (a.file_size, a.n_ctx).cmp(&(b.file_size, b.n_ctx))
+            });
+        match best {
+            Some(r) => {
+                let _ = writeln!(s, "- {m}: {} at ctx {} ({} expected, {} headroom)", r.quant, r.n_ctx, units::bytes(r.estimate.total), units::bytes(r.headroom as u64));
+            }
+            None => {
+                let _ = writeln!(s, "- {m}: nothing fits");
+            }
+        }
+    }
+    if explain {
+        s.push_str("\n## Arithmetic\n");
+        for r in rows {
+            let _ = writeln!(s, "\n{} {} ctx {} ({}):", r.model, r.quant, r.n_ctx, r.source);
+            for line in &r.estimate.explain {
+                let _ = writeln!(s, "  {line}");
+            }
+            let _ = writeln!(
+                s,
+                "  verdict: {} {} {} → {}",
+                units::bytes(r.estimate.total),
+                if r.fits { "≤" } else { ">" },
+                units::bytes(ram),
+                if r.fits { "fits" } else { "does not fit" }
+            );
+        }
+    }
+    s
+}

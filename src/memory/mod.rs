@@ -1,0 +1,16 @@
+//! Memory: predicting a model's peak (from its GGUF header, local or read by HTTP ranges),
+//! enforcing a cap on a worker (cgroup, RLIMIT_AS, or a watchdog), and judging what happened
+//! under the cap.
+
+pub mod estimate;
+pub mod remote;
+
+pub use estimate::{estimate, KvType, MemoryEstimate, ModelShape, RunShape, WeightCopies};
+
+/// What this build does with weights on this CPU (asks llama.cpp).
+pub fn local_weight_copies() -> WeightCopies {
+    match crate::engine::ensure_backend() {
+        Ok(()) => WeightCopies::from_system_info(&crate::build_info::llama_system_info()),
+        Err(_) => WeightCopies::None,
+    }
+}
