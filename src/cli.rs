@@ -92,6 +92,9 @@ pub struct InspectArgs {
     /// Print the estimate's arithmetic.
     #[arg(long)]
     pub explain: bool,
+    /// Also show llama.cpp's own projection (it reads the model without allocating).
+    #[arg(long = "llama-projection")]
+    pub llama_projection: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,6 +102,31 @@ pub enum OutputFormat {
     Csv,
     Json,
     Md,
+}
+
+/// A memory cap on every worker.
+#[derive(Debug, Clone, Args)]
+pub struct MemArgs {
+    /// Run each model under this memory cap, e.g. 4GiB (the worker is OOM-killed, or its
+    /// allocations fail, above it; the result says which and how).
+    #[arg(long = "mem-limit", value_name = "SIZE")]
+    pub mem_limit: Option<String>,
+    /// How the cap is enforced.
+    #[arg(long = "mem-cap", value_enum, default_value_t = crate::memory::cap::CapMethod::Auto)]
+    pub mem_cap: crate::memory::cap::CapMethod,
+    /// Run even when the cap is below the model's weights (normally refused up front).
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl MemArgs {
+    /// The cap, with the mechanism this machine will use for it.
+    pub fn cap(&self) -> anyhow::Result<Option<crate::memory::cap::MemCap>> {
+        self.mem_limit
+            .as_deref()
+            .map(|l| crate::memory::cap::MemCap::resolve(l, self.mem_cap, self.force))
+            .transpose()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +145,8 @@ pub struct SpeedArgs {
     pub reps: u32,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub mem: MemArgs,
     /// Context size; default: prompt + generation tokens.
     #[arg(long)]
     pub ctx: Option<u32>,
@@ -272,6 +302,8 @@ pub struct EvalArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    #[command(flatten)]
+    pub mem: MemArgs,
     /// Sequences evaluated together.
     #[arg(long, default_value_t = 4)]
     pub parallel: u32,
@@ -354,6 +386,8 @@ pub struct SweepArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    #[command(flatten)]
+    pub mem: MemArgs,
     /// Sequences evaluated together.
     #[arg(long, default_value_t = 4)]
     pub parallel: u32,
@@ -470,6 +504,15 @@ pub struct ThroughputArgs {
     pub out: Option<PathBuf>,
 }
 
+/// `--weight-copies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeightCopiesArg {
+    Auto,
+    Amx,
+    Repack,
+    None,
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Memory available, e.g. 4GiB, 8GB.
@@ -491,6 +534,10 @@ pub struct PlanArgs {
     /// Weights read into memory instead of memory-mapped.
     #[arg(long = "no-mmap")]
     pub no_mmap: bool,
+    /// The weight copies llama.cpp's CPU backend makes (AMX or repacked layouts): `auto` is
+    /// this build on this CPU; name another to plan for a different machine.
+    #[arg(long = "weight-copies", value_enum, default_value_t = WeightCopiesArg::Auto)]
+    pub weight_copies: WeightCopiesArg,
     /// Print the arithmetic of every estimate.
     #[arg(long)]
     pub explain: bool,

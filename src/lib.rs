@@ -3,6 +3,7 @@
 
 pub mod build_info;
 pub mod catalog;
+pub(crate) mod cgroup;
 pub mod chat_template;
 pub mod cli;
 pub mod commands;

@@ -24,6 +24,11 @@ pub fn bytes(n: Bytes) -> String {
     }
 }
 
+/// `4GiB`, `200MiB`, `1.5GiB`: a size as a name part (column headers).
+pub fn bytes_compact(n: Bytes) -> String {
+    bytes(n).replace(".00 ", "").replace(' ', "")
+}
+
 /// Parses `4GiB`, `4 GB`, `512MiB`, `1.5G`, `1000000`. Binary units (KiB/MiB/GiB and the
 /// bare K/M/G) are powers of 1024; KB/MB/GB are powers of 1000.
 pub fn parse_bytes(s: &str) -> Result<Bytes> {

@@ -112,7 +112,7 @@ impl Catalog {
 /// What a user named as a model.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelRef {
-    Catalog(CatalogModel),
+    Catalog(Box<CatalogModel>),
     /// `hf:owner/repo`
     Repo(String),
     Local(PathBuf),
@@ -174,7 +174,7 @@ pub fn parse_model_spec(spec: &str, catalog: &Catalog) -> Result<(ModelRef, Vec<
             ids.join(", ")
         ))
     })?;
-    Ok((ModelRef::Catalog(model), quants))
+    Ok((ModelRef::Catalog(Box::new(model)), quants))
 }
 
 #[cfg(test)]

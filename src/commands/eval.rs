@@ -25,8 +25,14 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     if args.parallel == 0 {
         return Err(bad_input("--parallel must be at least 1"));
     }
-    let (model_options, mut context) = run_options(&args.run)?;
+    let (mut model_options, mut context) = run_options(&args.run)?;
     context.n_ctx = args.ctx.unwrap_or(0);
+    let mem_cap = args.mem.cap()?;
+    if let Some(note) = crate::memory::guard::adapt_options(mem_cap.as_ref(), &mut model_options) {
+        if !quiet {
+            eprintln!("note: {note}");
+        }
+    }
     let engine = EngineSettings {
         model: model_options,
         context,
@@ -75,6 +81,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         verbosity,
         quiet,
         progress: None,
+        mem_cap,
     })?;
 
     let mut summaries = Vec::new();
@@ -108,6 +115,9 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
                 .peak_rss_bytes
                 .map_or("-".into(), crate::units::bytes),
         );
+        if let Some(m) = outcome.memory.as_ref().filter(|m| m.limit.is_some()) {
+            eprintln!("memory cap: {} — {}", m.verdict.as_str(), m.detail);
+        }
     }
     crate::report::write(&store, &args.out)?;
     if outcome.status == CellStatus::Failed {

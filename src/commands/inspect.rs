@@ -7,9 +7,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::InspectArgs;
+use crate::engine::LlamaProjection;
 use crate::gguf::{self, ModelSummary};
 use crate::hashing::HashCache;
-use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, RunShape, WeightCopies};
+use crate::memory::projection::llama_projection;
+use crate::memory::{
+    estimate, local_weight_copies, MemoryEstimate, ModelShape, RunShape, WeightCopies,
+};
 use crate::output::progress;
 use crate::units;
 
@@ -21,7 +25,16 @@ struct Inspection {
     sha256: Option<String>,
     /// Peak memory estimates at the requested context sizes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    memory: Vec<(u64, MemoryEstimate)>,
+    memory: Vec<ContextMemory>,
+}
+
+#[derive(Debug, Serialize)]
+struct ContextMemory {
+    n_ctx: u64,
+    estimate: MemoryEstimate,
+    /// llama.cpp's own projection (`--llama-projection`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    llama: Option<LlamaProjection>,
 }
 
 pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
@@ -50,7 +63,12 @@ pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
                 writeln!(out)?;
             }
             out.write_all(render_text(f).as_bytes())?;
-            for (n_ctx, e) in &f.memory {
+            for ContextMemory {
+                n_ctx,
+                estimate: e,
+                llama,
+            } in &f.memory
+            {
                 writeln!(
                     out,
                     "{:<15} {} at ctx {n_ctx} (weights {}, copies {}, KV {}, compute {}, runtime {})",
@@ -67,22 +85,49 @@ pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
                         writeln!(out, "                  {line}")?;
                     }
                 }
+                if let Some(p) = llama {
+                    let mb = |b: Option<u64>| b.map_or("-".into(), units::bytes);
+                    let other: Vec<String> = p
+                        .other
+                        .iter()
+                        .map(|(name, b)| format!("; not in its total: {name} {}", units::bytes(*b)))
+                        .collect();
+                    writeln!(
+                        out,
+                        "{:<15} {} at ctx {n_ctx} projected by llama.cpp (host: model {}, context {}, compute {}{})",
+                        "",
+                        mb(p.total),
+                        mb(p.model),
+                        mb(p.context),
+                        mb(p.compute),
+                        other.concat()
+                    )?;
+                }
             }
         }
     }
     Ok(code)
 }
 
-fn inspect_one(path: &Path, cache: &HashCache, args: &InspectArgs, quiet: bool) -> Result<Inspection> {
+fn inspect_one(
+    path: &Path,
+    cache: &HashCache,
+    args: &InspectArgs,
+    quiet: bool,
+) -> Result<Inspection> {
     let hash = !args.no_hash;
     let header = gguf::read_file(path)?;
     let summary = ModelSummary::from_header(&header);
     let shape = ModelShape::from_header(&header, &summary);
-    let copies = if args.ctx.is_empty() { WeightCopies::None } else { local_weight_copies() };
+    let copies = if args.ctx.is_empty() {
+        WeightCopies::None
+    } else {
+        local_weight_copies()
+    };
     let memory = args
         .ctx
         .iter()
-        .map(|&n_ctx| {
+        .map(|&n_ctx| -> Result<ContextMemory> {
             let run = RunShape {
                 n_ctx,
                 n_seq: args.parallel.max(1),
@@ -91,9 +136,24 @@ fn inspect_one(path: &Path, cache: &HashCache, args: &InspectArgs, quiet: bool) 
                 mmap: !args.no_mmap,
                 copies,
             };
-            (n_ctx, estimate(&shape, &run))
+            let llama = if args.llama_projection {
+                Some(llama_projection(
+                    path,
+                    n_ctx as u32,
+                    args.parallel.max(1) as u32,
+                    512,
+                    !args.no_mmap,
+                )?)
+            } else {
+                None
+            };
+            Ok(ContextMemory {
+                n_ctx,
+                estimate: estimate(&shape, &run),
+                llama,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     let sha256 = if hash {
         let bar = progress::bytes_bar(
             summary.file_size,

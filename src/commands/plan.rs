@@ -10,11 +10,13 @@ use serde::Serialize;
 
 use crate::catalog::quant::match_quant;
 use crate::catalog::{Catalog, CatalogModel};
-use crate::cli::PlanArgs;
+use crate::cli::{PlanArgs, WeightCopiesArg};
 use crate::error::bad_input;
 use crate::gguf::ModelSummary;
 use crate::hub::{Hub, HubConfig, RepoKind};
-use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, RunShape};
+use crate::memory::{
+    estimate, local_weight_copies, MemoryEstimate, ModelShape, RunShape, WeightCopies,
+};
 use crate::output::table::{markdown, Align};
 use crate::units;
 
@@ -29,10 +31,15 @@ struct PlanRow {
     estimate: MemoryEstimate,
     headroom: i64,
     fits: bool,
+    copies: WeightCopies,
 }
 
 /// A model's shape for one quant and the file size, and where they came from.
-fn shape_for(m: &CatalogModel, quant: &str, hub: &Hub) -> Result<(ModelShape, u64, String), String> {
+fn shape_for(
+    m: &CatalogModel,
+    quant: &str,
+    hub: &Hub,
+) -> Result<(ModelShape, u64, String), String> {
     let mut why = Vec::new();
     for repo in &m.repos {
         let files = match hub.list_files(RepoKind::Model, repo, "main") {
@@ -44,8 +51,17 @@ fn shape_for(m: &CatalogModel, quant: &str, hub: &Hub) -> Result<(ModelShape, u6
         };
         let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         let parts = match_quant(&names, quant);
-        let Some(first) = parts.first().and_then(|p| files.iter().find(|f| &f.path == p)) else { continue };
-        let total: u64 = parts.iter().filter_map(|p| files.iter().find(|f| &f.path == p)).map(|f| f.size).sum();
+        let Some(first) = parts
+            .first()
+            .and_then(|p| files.iter().find(|f| &f.path == p))
+        else {
+            continue;
+        };
+        let total: u64 = parts
+            .iter()
+            .filter_map(|p| files.iter().find(|f| &f.path == p))
+            .map(|f| f.size)
+            .sum();
         let (header, source) = match hub.cached(RepoKind::Model, repo, "main", &first.path) {
             Some(path) => match crate::gguf::read_file(&path) {
                 Ok(h) => (h, "cache".to_string()),
@@ -82,13 +98,23 @@ pub fn run(args: &PlanArgs) -> Result<i32> {
         None => catalog.models.clone(),
         Some(ids) => ids
             .iter()
-            .map(|id| catalog.get(id).cloned().ok_or_else(|| bad_input(format!("unknown catalog model '{id}'"))))
+            .map(|id| {
+                catalog
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| bad_input(format!("unknown catalog model '{id}'")))
+            })
             .collect::<Result<_>>()?,
     };
     let mut config = HubConfig::from_env();
     config.offline |= args.offline;
     let hub = Hub::new(config)?;
-    let copies = local_weight_copies();
+    let copies = match args.weight_copies {
+        WeightCopiesArg::Auto => local_weight_copies(),
+        WeightCopiesArg::Amx => WeightCopies::Amx,
+        WeightCopiesArg::Repack => WeightCopies::Repack,
+        WeightCopiesArg::None => WeightCopies::None,
+    };
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for m in &models {
@@ -120,6 +146,7 @@ pub fn run(args: &PlanArgs) -> Result<i32> {
                     fits: headroom >= 0,
                     headroom,
                     estimate: e,
+                    copies,
                 });
             }
         }
@@ -137,6 +164,18 @@ pub fn run(args: &PlanArgs) -> Result<i32> {
 
 fn render(rows: &[PlanRow], ram: u64, explain: bool) -> String {
     let mut s = format!("# What fits in {}\n\n", units::bytes(ram));
+    if let Some(r) = rows.first() {
+        let _ = writeln!(
+            s,
+            "Weights {}; llama.cpp weight copies: {:?} (see --weight-copies).\n",
+            if r.estimate.weights_mapped > 0 {
+                "memory-mapped"
+            } else {
+                "read into memory"
+            },
+            r.copies
+        );
+    }
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -146,15 +185,32 @@ fn render(rows: &[PlanRow], ram: u64, explain: bool) -> String {
                 r.n_ctx.to_string(),
                 units::bytes(r.file_size),
                 units::bytes(r.estimate.total),
-                if r.headroom >= 0 { units::bytes(r.headroom as u64) } else { format!("-{}", units::bytes(r.headroom.unsigned_abs())) },
-                if r.fits { "fits".into() } else { "does not fit".into() },
+                if r.headroom >= 0 {
+                    units::bytes(r.headroom as u64)
+                } else {
+                    format!("-{}", units::bytes(r.headroom.unsigned_abs()))
+                },
+                if r.fits {
+                    "fits".into()
+                } else {
+                    "does not fit".into()
+                },
                 r.source.clone(),
             ]
         })
         .collect();
     use Align::{Left as L, Right as R};
     s.push_str(&markdown(
-        &["model", "quant", "ctx", "file", "expected peak", "headroom", "verdict", "shape from"],
+        &[
+            "model",
+            "quant",
+            "ctx",
+            "file",
+            "expected peak",
+            "headroom",
+            "verdict",
+            "shape from",
+        ],
         &[L, L, R, R, R, R, L, L],
         &body,
     ));
@@ -166,12 +222,17 @@ fn render(rows: &[PlanRow], ram: u64, explain: bool) -> String {
         let best = rows
             .iter()
             .filter(|r| r.model == m && r.fits)
-            .max_by(|a, b| {
-                (a.file_size, a.n_ctx).cmp(&(b.file_size, b.n_ctx))
-            });
+            .max_by(|a, b| (a.file_size, a.n_ctx).cmp(&(b.file_size, b.n_ctx)));
         match best {
             Some(r) => {
-                let _ = writeln!(s, "- {m}: {} at ctx {} ({} expected, {} headroom)", r.quant, r.n_ctx, units::bytes(r.estimate.total), units::bytes(r.headroom as u64));
+                let _ = writeln!(
+                    s,
+                    "- {m}: {} at ctx {} ({} expected, {} headroom)",
+                    r.quant,
+                    r.n_ctx,
+                    units::bytes(r.estimate.total),
+                    units::bytes(r.headroom as u64)
+                );
             }
             None => {
                 let _ = writeln!(s, "- {m}: nothing fits");
@@ -181,7 +242,11 @@ fn render(rows: &[PlanRow], ram: u64, explain: bool) -> String {
     if explain {
         s.push_str("\n## Arithmetic\n");
         for r in rows {
-            let _ = writeln!(s, "\n{} {} ctx {} ({}):", r.model, r.quant, r.n_ctx, r.source);
+            let _ = writeln!(
+                s,
+                "\n{} {} ctx {} ({}):",
+                r.model, r.quant, r.n_ctx, r.source
+            );
             for line in &r.estimate.explain {
                 let _ = writeln!(s, "  {line}");
             }

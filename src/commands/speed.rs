@@ -11,12 +11,24 @@ use crate::cli::{OutputFormat, RunArgs, SpeedArgs};
 use crate::engine::{backend_description, ContextOptions, ModelOptions};
 use crate::error::bad_input;
 use crate::gguf::{self, ModelSummary};
-use crate::measure::speed::{SpeedConfig, SpeedMeasurement};
+use crate::measure::capped::{measure_one, MeasuredModel};
+use crate::measure::speed::SpeedConfig;
+use crate::memory::guard;
+use crate::memory::verdict::MemoryRecord;
+use crate::report::memory::memory_markdown;
 use crate::report::speed::{to_csv, to_json, to_markdown, SpeedRow};
-use crate::worker::{run_job, Event, Job};
 
 pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
-    let config = speed_config(args)?;
+    let mut config = speed_config(args)?;
+    let cap = args.mem.cap()?;
+    if let Some(note) = guard::adapt_options(cap.as_ref(), &mut config.model) {
+        if !quiet {
+            eprintln!("note: {note}");
+        }
+    }
+    if let (Some(cap), false) = (&cap, quiet) {
+        eprintln!("memory cap: {}", cap.describe());
+    }
     let format = output_format(args.output, args.out.as_deref())?;
     // Validate every model before measuring any.
     let mut models = Vec::new();
@@ -27,28 +39,30 @@ pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
 
     let cpu_info = crate::system::Machine::describe().cpu;
     let mut rows = Vec::new();
+    let mut memory = Vec::new();
     let mut failed = 0;
     for (path, summary) in &models {
         if !quiet {
             eprintln!("measuring {} ...", path.display());
         }
-        let (measured, error, peak) = measure_one(path, &config, verbosity)?;
-        if error.is_some() {
+        let one = measure_one(path, &config, cap.as_ref(), verbosity)?;
+        if one.error.is_some() {
             failed += 1;
         }
-        rows.extend(rows_for(
-            path,
-            summary,
-            &config,
-            measured.as_ref(),
-            error,
-            peak,
-            &cpu_info,
-        ));
+        rows.extend(rows_for(path, summary, &config, &one, &cpu_info));
+        memory.push((display_name(path), one.memory));
     }
 
     if !quiet {
         eprint!("{}", String::from_utf8_lossy(&to_markdown(&rows)));
+        if cap.is_some() {
+            let table: Vec<(String, &MemoryRecord)> = memory
+                .iter()
+                .flat_map(|(name, recs)| recs.iter().map(move |r| (name.clone(), r)))
+                .collect();
+            eprintln!();
+            eprint!("{}", memory_markdown(&table));
+        }
         eprintln!(
             "llama.cpp: {}; {}",
             llama_cpp_version(),
@@ -74,46 +88,23 @@ fn llama_system_info_line() -> String {
     crate::engine::ensure_backend().map_or_else(|e| e.to_string(), |_| llama_system_info())
 }
 
-/// Runs one model in a worker; a crash becomes an error string, not a lost run.
-fn measure_one(
-    path: &Path,
-    config: &SpeedConfig,
-    verbosity: u8,
-) -> Result<(Option<SpeedMeasurement>, Option<String>, u64)> {
-    let job = Job::Speed {
-        model: path.to_path_buf(),
-        config: config.clone(),
-    };
-    let mut measured = None;
-    let mut error = None;
-    let outcome = run_job(&job, verbosity, |event| match event {
-        Event::Speed(m) => measured = Some(m),
-        Event::Error { message, .. } => error = Some(message),
-        _ => {}
-    })?;
-    if measured.is_none() && error.is_none() {
-        error = Some(outcome.failure_summary());
-    }
-    if let Some(e) = &error {
-        eprintln!("error: {}: {e}", path.display());
-    }
-    Ok((measured, error, outcome.peak_rss_bytes))
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn rows_for(
     path: &Path,
     summary: &ModelSummary,
     config: &SpeedConfig,
-    measured: Option<&SpeedMeasurement>,
-    error: Option<String>,
-    peak: u64,
+    one: &MeasuredModel,
     cpu_info: &str,
 ) -> Vec<SpeedRow> {
+    let mem = one.memory.first();
+    let uncapped = one.memory.iter().find(|r| r.job == "speed_uncapped");
     let base = SpeedRow {
-        model_filename: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        model_filename: display_name(path),
         model_type: format!("{} {}", summary.architecture, summary.file_type),
         model_size: summary.file_size,
         model_n_params: summary.parameters,
@@ -132,15 +123,28 @@ fn rows_for(
         avg_ts: 0.0,
         stddev_ts: 0.0,
         reps: 0,
-        peak_rss_bytes: peak,
+        peak_rss_bytes: one.peak,
         load_ms: 0.0,
         ttft_ms: 0.0,
         kv_cache_bytes: None,
         llama_cpp: llama_cpp_version(),
         cpu_info: cpu_info.to_string(),
-        error,
+        error: one.error.clone(),
+        est_peak_bytes: one.estimate,
+        peak_anon_bytes: mem.and_then(|m| m.peak_anon),
+        peak_file_bytes: mem.and_then(|m| m.peak_file),
+        mem_limit_bytes: mem.and_then(|m| m.limit),
+        mem_mechanism: mem
+            .and_then(|m| m.mechanism)
+            .map(|m| m.as_str().to_string()),
+        mem_verdict: mem
+            .filter(|m| m.limit.is_some())
+            .map(|m| m.verdict.as_str().to_string()),
+        uncapped_tg_ts: uncapped.and_then(|r| r.tg_ts),
     };
-    let Some(m) = measured else { return vec![base] };
+    let Some(m) = &one.measured else {
+        return vec![base];
+    };
     m.tests
         .iter()
         .map(|t| SpeedRow {

@@ -42,8 +42,14 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     if args.parallel == 0 {
         return Err(bad_input("--parallel must be at least 1"));
     }
-    let (model_options, mut context) = run_options(&args.run)?;
+    let (mut model_options, mut context) = run_options(&args.run)?;
     context.n_ctx = args.ctx.unwrap_or(0);
+    let mem_cap = args.mem.cap()?;
+    if let Some(note) = crate::memory::guard::adapt_options(mem_cap.as_ref(), &mut model_options) {
+        if !quiet {
+            eprintln!("note: {note}");
+        }
+    }
     let speed = if want_speed {
         if args.reps == 0 || (args.n_prompt == 0 && args.n_gen == 0) {
             return Err(bad_input(
@@ -104,10 +110,14 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     if !quiet {
         let items: usize = plans.iter().map(|p| p.items.len()).sum();
         eprintln!(
-            "sweep: {} cells × {} items{}; results in {}",
+            "sweep: {} cells × {} items{}{}; results in {}",
             cells.len(),
             items,
             if want_speed { " + speed" } else { "" },
+            mem_cap.map_or(String::new(), |c| format!(
+                "; every model under a memory cap of {}",
+                c.describe()
+            )),
             store.path().display()
         );
     }
@@ -133,6 +143,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             source,
             verbosity,
             quiet,
+            mem_cap,
         },
     )?;
     let written = crate::report::write(&store, &args.out)?;

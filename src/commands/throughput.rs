@@ -151,6 +151,7 @@ fn measure(dir: &Path, bench: &Bench<'_>, engine: &EngineSettings) -> Result<Mea
         verbosity,
         quiet,
         progress: None,
+        mem_cap: None,
     })?;
     let mut items = BTreeMap::new();
     for tr in store.task_runs(Some(outcome.cell_id))? {

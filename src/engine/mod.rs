@@ -4,6 +4,7 @@
 
 mod llama;
 mod logprob;
+mod projection;
 mod stops;
 
 pub use llama::{
@@ -12,6 +13,7 @@ pub use llama::{
 };
 pub use logprob::argmax;
 pub use logprob::log_softmax_at;
+pub use projection::{parse_projection, run_fit, LlamaProjection};
 pub use stops::StopMatcher;
 
 use anyhow::Result;

@@ -15,11 +15,14 @@ use serde_json::json;
 use super::infer::{WorkResult, WorkUnit};
 use crate::engine::{ContextOptions, ModelOptions};
 use crate::hashing::sha256_hex;
+use crate::memory::cap::MemCap;
+use crate::memory::guard;
+use crate::memory::verdict::{JobEnd, MemoryRecord, Verdict};
 use crate::output::progress;
 use crate::sandbox::{Outcome, Sandbox};
 use crate::store::{CellInfo, CellStatus, ItemRow, Store, TaskRunSpec};
 use crate::tasks::{humaneval, score, Item, Scored, TaskName, TaskPlan};
-use crate::worker::{run_job, ChildOutcome, EvalJob, EvalReady, Event, Job};
+use crate::worker::{run_job_capped, ChildOutcome, EvalJob, EvalReady, Event, Job};
 
 /// How to run the model: load options, context, sequences evaluated together.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +49,8 @@ pub struct CellRun<'a> {
     pub quiet: bool,
     /// In a sweep: the display the cell's bar joins, and the overall bar it advances.
     pub progress: Option<&'a SweepProgress>,
+    /// `--mem-limit`: the worker runs under it (the load options already fit its mechanism).
+    pub mem_cap: Option<MemCap>,
 }
 
 /// A sweep's progress display: one bar per cell under an overall bar with ETA.
@@ -75,6 +80,8 @@ pub struct CellOutcome {
     /// Wall time of each task in this run: from the previous task's last item (or the
     /// model being ready) to its own last item, in milliseconds.
     pub task_wall_ms: Vec<(TaskName, f64)>,
+    /// The worker's memory, and its verdict under the cap.
+    pub memory: Option<MemoryRecord>,
 }
 
 /// Messages the main loop receives from the worker reader and the sandbox threads.
@@ -154,6 +161,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             task_wall_ms: Vec::new(),
             engine_stats: None,
             sandbox_ms: 0.0,
+            memory: None,
         });
     }
     if run
@@ -164,6 +172,52 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     {
         return Err(anyhow!("HumanEval needs a sandbox"));
     }
+
+    // A cap below the weights is refused before anything loads.
+    let model_options = &run.engine.model;
+    let guess_ctx = match run.engine.context.n_ctx {
+        0 => 256 * run.engine.parallel.max(1),
+        n => n,
+    };
+    let estimate_at = |n_ctx: u32, n_seq: u32| {
+        guard::file_estimate(
+            &run.model_path,
+            n_ctx as u64,
+            n_seq as u64,
+            run.engine.context.n_ubatch as u64,
+            model_options.use_mmap,
+        )
+        .ok()
+    };
+    let first_estimate = estimate_at(guess_ctx, run.engine.parallel);
+    if let Some(refused) = first_estimate
+        .as_ref()
+        .and_then(|e| guard::refused("eval", run.mem_cap.as_ref(), e, model_options))
+    {
+        store.record_memory(cell_id, &refused)?;
+        store.finish_cell(
+            cell_id,
+            CellStatus::Failed,
+            Some(&refused.detail),
+            None,
+            None,
+        )?;
+        return Ok(CellOutcome {
+            cell_id,
+            status: CellStatus::Failed,
+            error: Some(refused.detail.clone()),
+            peak_rss_bytes: None,
+            ready: None,
+            stored: 0,
+            skipped,
+            elapsed_ms: 0.0,
+            task_wall_ms: Vec::new(),
+            engine_stats: None,
+            sandbox_ms: 0.0,
+            memory: Some(refused),
+        });
+    }
+    guard::before_run(run.mem_cap.as_ref(), &run.model_path, model_options);
 
     let mut bar = progress::count_bar(
         units.len() as u64,
@@ -193,9 +247,10 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     });
     let verbosity = run.verbosity;
     let worker_tx = tx.clone();
+    let cap = run.mem_cap;
     let worker = std::thread::spawn(move || {
         let events = worker_tx.clone();
-        let outcome = run_job(&job, verbosity, move |e| {
+        let outcome = run_job_capped(&job, verbosity, cap.as_ref(), move |e| {
             let _ = events.send(Msg::Worker(e));
         });
         let _ = worker_tx.send(Msg::WorkerExit(outcome));
@@ -265,7 +320,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             }
             Msg::Worker(Event::Error { message, .. }) => worker_error = Some(message),
             Msg::Worker(Event::Finished { stats, .. }) => engine_stats = Some(stats),
-            Msg::Worker(Event::Speed(_)) => {}
+            Msg::Worker(Event::Speed(_) | Event::Projected) => {}
             Msg::WorkerExit(outcome) => {
                 worker_done = true;
                 match outcome {
@@ -304,11 +359,40 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     bar.finish_and_clear();
 
     let peak = exit.as_ref().map(|o| o.peak_rss_bytes);
+    let memory = exit.as_ref().map(|o| {
+        let est = ready
+            .as_ref()
+            .and_then(|r| estimate_at(r.n_ctx, r.n_seq))
+            .or(first_estimate.clone());
+        let end = JobEnd {
+            outcome: o,
+            error: worker_error.as_deref(),
+            file_size: est.as_ref().map_or(0, |e| e.file_size),
+            use_mmap: model_options.use_mmap,
+            tg_capped: None,
+            tg_uncapped: None,
+        };
+        guard::record(
+            "eval",
+            run.mem_cap.as_ref(),
+            est.as_ref(),
+            model_options,
+            &end,
+        )
+    });
+    if let Some(m) = &memory {
+        store.record_memory(cell_id, m)?;
+    }
+    // Under a cap, running out of memory is the cell's outcome, said as such.
+    let capped_out = memory
+        .as_ref()
+        .filter(|m| m.limit.is_some() && m.verdict == Verdict::OomKilled)
+        .map(|m| format!("{}: {}", m.verdict.as_str(), m.detail));
     let crashed = exit
         .as_ref()
         .filter(|o| !o.exit.success())
         .map(ChildOutcome::failure_summary);
-    let error = worker_error.or(crashed).or_else(|| {
+    let error = capped_out.or(worker_error).or(crashed).or_else(|| {
         (!pending.is_empty())
             .then(|| format!("{} items were not answered by the worker", pending.len()))
     });
@@ -347,6 +431,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         task_wall_ms,
         engine_stats,
         sandbox_ms,
+        memory,
     })
 }
 

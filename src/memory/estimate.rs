@@ -81,6 +81,10 @@ pub struct ModelShape {
     /// Bytes of the weights' AMX / repacked copies on this build (when it makes them).
     pub amx_copy_bytes: u64,
     pub repack_copy_bytes: u64,
+    /// Bytes of the source tensors of those copies that nothing else needs: with mmap off
+    /// llama.cpp loads them straight into the copy's layout and never keeps the source.
+    pub amx_source_bytes: u64,
+    pub repack_source_bytes: u64,
     /// Two attention masks (sliding window and global), as gemma-2/3.
     pub sliding_window: bool,
 }
@@ -120,12 +124,14 @@ impl ModelShape {
         let n_ff = h
             .get_u64(&format!("{arch}.feed_forward_length"))
             .or_else(|| match h.get(&format!("{arch}.feed_forward_length")) {
-                Some(crate::gguf::Value::Array(a)) => a.values.iter().filter_map(|v| v.as_u64()).max(),
+                Some(crate::gguf::Value::Array(a)) => {
+                    a.values.iter().filter_map(|v| v.as_u64()).max()
+                }
                 _ => None,
             })
             .unwrap_or(4 * n_embd);
         let tied = !h.tensors.iter().any(|t| t.name == "output.weight");
-        let (amx, repack) = weight_copies(h, tied);
+        let copies = weight_copies(h, tied);
         ModelShape {
             n_layer,
             n_embd,
@@ -133,8 +139,10 @@ impl ModelShape {
             n_vocab: s.vocab_size.unwrap_or(0),
             kv_per_cell_layer: n_head_kv * (k + v),
             weight_bytes: h.data_bytes(),
-            amx_copy_bytes: amx,
-            repack_copy_bytes: repack,
+            amx_copy_bytes: copies.amx,
+            repack_copy_bytes: copies.repack,
+            amx_source_bytes: copies.amx_source,
+            repack_source_bytes: copies.repack_source,
             sliding_window: s.sliding_window.is_some(),
         }
     }
@@ -168,7 +176,7 @@ impl ModelShape {
         let weight_bytes = (c.n_params as f64 * bits_per_weight(quant)? / 8.0) as u64;
         let embeddings = (c.n_vocab * c.n_embd) as f64;
         let q = quant.to_ascii_uppercase();
-        let aligned = c.n_embd % 256 == 0 && c.n_ff % 256 == 0;
+        let aligned = c.n_embd.is_multiple_of(256) && c.n_ff.is_multiple_of(256);
         let amx = match q.as_str() {
             "F16" if c.tied => weight_bytes as f64,
             "F16" => weight_bytes as f64 - embeddings * 2.0,
@@ -186,6 +194,15 @@ impl ModelShape {
             _ if q.starts_with("Q4_K") && aligned => weight_bytes as f64 * 0.8,
             _ => 0.0,
         };
+        // The copies' sources: the AMX layouts add a few bytes per block; the embedding
+        // table stays as it is (it is also the input).
+        let amx_growth = match q.as_str() {
+            "Q8_0" => 38.0 / 34.0,
+            _ if q.starts_with("Q4_K") => 148.0 / 144.0,
+            _ => 1.0,
+        };
+        let input_embeddings = embeddings * bits_per_weight(quant)? / 8.0;
+        let amx_source = (amx / amx_growth - if c.tied { input_embeddings } else { 0.0 }).max(0.0);
         Some(ModelShape {
             n_layer: c.n_layer,
             n_embd: c.n_embd,
@@ -195,17 +212,28 @@ impl ModelShape {
             weight_bytes,
             amx_copy_bytes: amx as u64,
             repack_copy_bytes: repack as u64,
+            amx_source_bytes: amx_source as u64,
+            repack_source_bytes: repack as u64,
             sliding_window: c.sliding_window,
         })
     }
 }
 
+/// The copies llama.cpp's CPU backend makes of matrix weights, and their sources.
+#[derive(Debug, Default)]
+struct Copies {
+    amx: u64,
+    amx_source: u64,
+    repack: u64,
+    repack_source: u64,
+}
+
 /// Bytes of the copies llama.cpp's CPU backend makes of matrix weights: in AMX layouts
 /// (ggml-cpu/amx: row size per block plus compensation terms) and in repacked layouts
-/// (same bytes as the source, for the types the repack code handles).
-fn weight_copies(h: &GgufHeader, tied: bool) -> (u64, u64) {
-    let mut amx = 0u64;
-    let mut repack = 0u64;
+/// (same bytes as the source, for the types the repack code handles). A tied embedding
+/// table is copied for the output but kept as the input, so it is no copy's lone source.
+fn weight_copies(h: &GgufHeader, tied: bool) -> Copies {
+    let mut c = Copies::default();
     for t in &h.tensors {
         if t.dims.len() < 2 {
             continue;
@@ -218,27 +246,33 @@ fn weight_copies(h: &GgufHeader, tied: bool) -> (u64, u64) {
         // AMX: block bytes (+4 for Q8_0, Q4_K, Q5_K compensation, +2 for IQ4_XS), rows
         // of out-features a multiple of 32, in-features aligned to the block.
         let amx_block: Option<(u64, u64)> = match t.ggml_type {
-            2 => Some((32, 18)),   // Q4_0
-            3 => Some((32, 20)),   // Q4_1
-            8 => Some((32, 38)),   // Q8_0
+            2 => Some((32, 18)),    // Q4_0
+            3 => Some((32, 20)),    // Q4_1
+            8 => Some((32, 38)),    // Q8_0
             12 => Some((256, 148)), // Q4_K
             13 => Some((256, 180)), // Q5_K
             14 => Some((256, 210)), // Q6_K
             23 => Some((256, 138)), // IQ4_XS
-            1 => Some((16, 32)),   // F16, unpacked
+            1 => Some((16, 32)),    // F16, unpacked
             _ => None,
         };
         if let Some((blk, bytes)) = amx_block {
             if k % blk == 0 && n % 32 == 0 {
-                amx += n * (k / blk) * bytes;
+                c.amx += n * (k / blk) * bytes;
+                if t.name != "token_embd.weight" {
+                    c.amx_source += t.n_bytes;
+                }
             }
         }
         // Repack (AVX2 / NEON builds): Q4_0, IQ4_NL, Q4_K and Q8_0 rows, same size.
         if matches!(t.ggml_type, 2 | 20 | 12 | 8) && n % 8 == 0 {
-            repack += t.n_bytes;
+            c.repack += t.n_bytes;
+            if t.name != "token_embd.weight" {
+                c.repack_source += t.n_bytes;
+            }
         }
     }
-    (amx, repack)
+    c
 }
 
 /// llama.cpp pads the context to a multiple of 256 cells.
@@ -254,17 +288,28 @@ pub fn estimate(m: &ModelShape, r: &RunShape) -> MemoryEstimate {
     let mut explain = Vec::new();
 
     let weights = m.weight_bytes as f64;
-    let (mapped, anon) = if r.mmap { (weights, 0.0) } else { (0.0, weights) };
-    explain.push(format!(
-        "weights: {:.1} MiB of tensor data, {}",
-        mib(weights),
-        if r.mmap { "memory-mapped (file-backed pages, all read at load)" } else { "read into anonymous memory" }
-    ));
-    let copies = match r.copies {
-        WeightCopies::Amx => m.amx_copy_bytes as f64,
-        WeightCopies::Repack => m.repack_copy_bytes as f64,
-        WeightCopies::None => 0.0,
+    let (copies, sources) = match r.copies {
+        WeightCopies::Amx => (m.amx_copy_bytes as f64, m.amx_source_bytes as f64),
+        WeightCopies::Repack => (m.repack_copy_bytes as f64, m.repack_source_bytes as f64),
+        WeightCopies::None => (0.0, 0.0),
     };
+    let (mapped, anon) = if r.mmap {
+        (weights, 0.0)
+    } else {
+        (0.0, (weights - sources).max(0.0))
+    };
+    if r.mmap {
+        explain.push(format!(
+            "weights: {:.1} MiB of tensor data, memory-mapped (file-backed pages, all read at load)",
+            mib(weights)
+        ));
+    } else {
+        explain.push(format!(
+            "weights: {:.1} MiB of tensor data read into anonymous memory, less {:.1} MiB loaded straight into the copies below",
+            mib(weights),
+            mib(sources)
+        ));
+    }
     explain.push(format!(
         "weight copies ({:?} layouts of matrix weights): {:.1} MiB",
         r.copies,
@@ -285,7 +330,11 @@ pub fn estimate(m: &ModelShape, r: &RunShape) -> MemoryEstimate {
     let masks = if m.sliding_window { 2.0 } else { 1.0 };
     let compute = u * (m.n_vocab as f64 * 4.0 + m.n_embd as f64 * 20.0) + n_ctx * u * 2.0 * masks;
     let resident = u * (m.n_embd as f64 * 20.0 + m.n_ff as f64 * 12.0)
-        + if m.sliding_window { n_ctx * u * 2.0 } else { 0.0 };
+        + if m.sliding_window {
+            n_ctx * u * 2.0
+        } else {
+            0.0
+        };
     explain.push(format!(
         "compute buffer: {u} tokens × ({} vocab × 4 + {} embd × 20) + {n_ctx} × {u} × 2 × {masks} masks = {:.1} MiB allocated; \
          resident when a full micro-batch runs: {u} × ({} embd × 20 + {} ff × 12){} = {:.1} MiB",

@@ -2,8 +2,13 @@
 //! enforcing a cap on a worker (cgroup, RLIMIT_AS, or a watchdog), and judging what happened
 //! under the cap.
 
+pub mod cap;
 pub mod estimate;
+pub mod guard;
+pub mod projection;
 pub mod remote;
+pub mod usage;
+pub mod verdict;
 
 pub use estimate::{estimate, KvType, MemoryEstimate, ModelShape, RunShape, WeightCopies};
 

@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::eval::aggregate::{summarize, TaskSummary};
+use crate::memory::verdict::{cell_verdict, MemoryRecord, Verdict};
 use crate::prompts::Format;
 use crate::store::{CellStatus, Store};
 use crate::tasks::TaskName;
@@ -49,6 +50,8 @@ pub struct CellResult {
     pub primary_format: Format,
     /// Every task in every format run.
     pub tasks: Vec<TaskResult>,
+    /// What each of the cell's workers did with memory (under `--mem-limit` or not).
+    pub memory: Vec<MemoryRecord>,
 }
 
 impl CellResult {
@@ -86,6 +89,28 @@ impl CellResult {
     pub fn label(&self) -> String {
         format!("{} {}", self.model, self.quant)
     }
+
+    /// The verdict under `limit`: the worst of the cell's workers that ran under it.
+    pub fn verdict_under(&self, limit: u64) -> Option<Verdict> {
+        let capped: Vec<MemoryRecord> = self
+            .memory
+            .iter()
+            .filter(|m| m.limit == Some(limit))
+            .cloned()
+            .collect();
+        cell_verdict(&capped).map(|m| m.verdict)
+    }
+}
+
+/// The memory caps the cells ran under, smallest first.
+pub fn mem_limits(cells: &[CellResult]) -> Vec<u64> {
+    let mut limits: Vec<u64> = cells
+        .iter()
+        .flat_map(|c| c.memory.iter().filter_map(|m| m.limit))
+        .collect();
+    limits.sort_unstable();
+    limits.dedup();
+    limits
 }
 
 /// Every cell of a store, in the order they were first run.
@@ -166,6 +191,7 @@ pub fn load(store: &Store) -> Result<Vec<CellResult>> {
                 .unwrap_or(Format::Raw),
             config: cell.info.config.clone(),
             tasks: by_task.into_values().map(|(_, r)| r).collect(),
+            memory: store.memory(cell.id)?,
         });
     }
     Ok(out)

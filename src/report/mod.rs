@@ -2,6 +2,7 @@
 //! which puts a store's reports into its folder.
 
 pub mod data;
+pub mod memory;
 pub mod plot;
 pub mod speed;
 pub mod tables;
@@ -15,8 +16,8 @@ use anyhow::{Context, Result};
 
 use crate::store::Store;
 
-/// Writes results.csv, comparison.csv, comparison.md and frontier.svg for the store into
-/// `dir`; returns the files written.
+/// Writes results.csv, comparison.csv, comparison.md, frontier.svg and memory.csv/.md for
+/// the store into `dir`; returns the files written.
 pub fn write(store: &Store, dir: &Path) -> Result<Vec<PathBuf>> {
     let cells = data::load(store)?;
     let mut files: Vec<(&str, Vec<u8>)> = vec![
@@ -26,6 +27,15 @@ pub fn write(store: &Store, dir: &Path) -> Result<Vec<PathBuf>> {
     ];
     if let Some(svg) = plot::frontier_svg(&cells)? {
         files.push(("frontier.svg", svg.into_bytes()));
+    }
+    let memory_rows: Vec<(String, &crate::memory::verdict::MemoryRecord)> = cells
+        .iter()
+        .flat_map(|c| c.memory.iter().map(move |m| (c.label(), m)))
+        .collect();
+    if !memory_rows.is_empty() {
+        files.push(("memory.csv", memory::memory_csv(&memory_rows)?));
+        let md = format!("# Memory\n\n{}", memory::memory_markdown(&memory_rows));
+        files.push(("memory.md", md.into_bytes()));
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::new();

@@ -36,6 +36,17 @@ pub struct SpeedRow {
     pub llama_cpp: String,
     pub cpu_info: String,
     pub error: Option<String>,
+    /// Expected peak from the GGUF header (`frontier plan`'s arithmetic).
+    pub est_peak_bytes: Option<u64>,
+    /// Peak `RssAnon` / `RssFile` of the worker, sampled every 20 ms.
+    pub peak_anon_bytes: Option<u64>,
+    pub peak_file_bytes: Option<u64>,
+    /// `--mem-limit`, the mechanism that held it, and what happened under it.
+    pub mem_limit_bytes: Option<u64>,
+    pub mem_mechanism: Option<String>,
+    pub mem_verdict: Option<String>,
+    /// Generation tokens/s of the same test without the cap (measured just before).
+    pub uncapped_tg_ts: Option<f64>,
 }
 
 pub fn to_csv(rows: &[SpeedRow]) -> Result<Vec<u8>> {
@@ -54,12 +65,26 @@ pub fn to_json(rows: &[SpeedRow]) -> Result<Vec<u8>> {
 
 /// Markdown: the columns a reader compares, like llama-bench's table plus memory.
 pub fn to_markdown(rows: &[SpeedRow]) -> Vec<u8> {
-    let headers = [
-        "model", "size", "params", "backend", "threads", "test", "t/s", "peak RSS", "load ms",
+    let capped = rows.iter().any(|r| r.mem_limit_bytes.is_some());
+    let mut headers = vec![
+        "model",
+        "size",
+        "params",
+        "backend",
+        "threads",
+        "test",
+        "t/s",
+        "peak RSS",
+        "est. peak",
+        "load ms",
         "ttft ms",
     ];
     use Align::{Left as L, Right as R};
-    let align = [L, R, R, L, R, L, R, R, R, R];
+    let mut align = vec![L, R, R, L, R, L, R, R, R, R, R];
+    if capped {
+        headers.extend(["cap", "verdict"]);
+        align.extend([R, L]);
+    }
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -67,7 +92,7 @@ pub fn to_markdown(rows: &[SpeedRow]) -> Vec<u8> {
                 Some(e) => format!("failed: {e}"),
                 None => format!("{:.2} ± {:.2}", r.avg_ts, r.stddev_ts),
             };
-            vec![
+            let mut row = vec![
                 format!("{} ({})", r.model_filename, r.model_type),
                 units::bytes(r.model_size),
                 units::params_short(r.model_n_params),
@@ -80,13 +105,19 @@ pub fn to_markdown(rows: &[SpeedRow]) -> Vec<u8> {
                 } else {
                     "-".into()
                 },
+                r.est_peak_bytes.map_or("-".into(), units::bytes),
                 format!("{:.0}", r.load_ms),
                 if r.ttft_ms > 0.0 {
                     format!("{:.1}", r.ttft_ms)
                 } else {
                     "-".into()
                 },
-            ]
+            ];
+            if capped {
+                row.push(r.mem_limit_bytes.map_or("-".into(), units::bytes));
+                row.push(r.mem_verdict.clone().unwrap_or_default());
+            }
+            row
         })
         .collect();
     markdown(&headers, &align, &body).into_bytes()
@@ -124,6 +155,13 @@ mod tests {
             llama_cpp: "x".into(),
             cpu_info: "cpu".into(),
             error: None,
+            est_peak_bytes: Some(152 << 20),
+            peak_anon_bytes: Some(50 << 20),
+            peak_file_bytes: Some(100 << 20),
+            mem_limit_bytes: None,
+            mem_mechanism: None,
+            mem_verdict: None,
+            uncapped_tg_ts: None,
         }
     }
 
@@ -131,9 +169,9 @@ mod tests {
     fn markdown_snapshot() {
         let md = String::from_utf8(to_markdown(&[row("pp512", 980.123)])).unwrap();
         let expected = [
-            "| model                 |    size | params | backend | threads | test  |           t/s | peak RSS | load ms | ttft ms |",
-            "| --------------------- | ------: | -----: | ------- | ------: | ----- | ------------: | -------: | ------: | ------: |",
-            "| m.gguf (llama Q4_K_M) | 100 MiB | 134.5M | CPU     |       2 | pp512 | 980.12 ± 1.25 |  150 MiB |      40 |   520.5 |",
+            "| model                 |    size | params | backend | threads | test  |           t/s | peak RSS | est. peak | load ms | ttft ms |",
+            "| --------------------- | ------: | -----: | ------- | ------: | ----- | ------------: | -------: | --------: | ------: | ------: |",
+            "| m.gguf (llama Q4_K_M) | 100 MiB | 134.5M | CPU     |       2 | pp512 | 980.12 ± 1.25 |  150 MiB |   152 MiB |      40 |   520.5 |",
         ];
         assert_eq!(md, expected.join("\n") + "\n");
     }

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::data::CellResult;
+use super::data::{mem_limits, CellResult};
+use crate::memory::verdict::Verdict;
 use crate::output::table::{markdown, Align};
 use crate::stats::mcnemar_exact;
 use crate::store::CellStatus;
@@ -370,17 +371,14 @@ pub fn comparison_csv(cells: &[CellResult]) -> Result<Vec<u8>> {
             format!("{name}_delta_p"),
         ]);
     }
+    header.extend(["pp_ts", "tg_ts", "peak_rss_bytes", "file_size", "frontier"].map(String::from));
+    let limits = mem_limits(cells);
     header.extend(
-        [
-            "pp_ts",
-            "tg_ts",
-            "peak_rss_bytes",
-            "file_size",
-            "frontier",
-            "error",
-        ]
-        .map(String::from),
+        limits
+            .iter()
+            .map(|&l| format!("fits_{}", units::bytes_compact(l))),
     );
+    header.push("error".into());
     w.write_record(&header)?;
     for (i, c) in cells.iter().enumerate() {
         let mut row: Vec<String> = vec![
@@ -417,11 +415,44 @@ pub fn comparison_csv(cells: &[CellResult]) -> Result<Vec<u8>> {
             c.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
             c.file_size.to_string(),
             on_frontier.contains(&i).to_string(),
-            c.error.clone().unwrap_or_default(),
         ]);
+        row.extend(limits.iter().map(|&l| {
+            c.verdict_under(l)
+                .map_or(String::new(), |v| v.as_str().to_string())
+        }));
+        row.push(c.error.clone().unwrap_or_default());
         w.write_record(&row)?;
     }
     Ok(w.into_inner()?)
+}
+
+/// "Best under 4 GiB: …": the cell with the highest mean score among those that fit the cap.
+fn best_under(cells: &[CellResult], common: &[TaskName], limit: u64) -> String {
+    let fitting = cells
+        .iter()
+        .filter(|c| c.verdict_under(limit) == Some(Verdict::Fits))
+        .filter_map(|c| Some((c, aggregate_score(c, common)?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let tried = cells
+        .iter()
+        .filter(|c| c.verdict_under(limit).is_some())
+        .count();
+    match fitting {
+        Some((c, score)) => {
+            format!(
+            "\nBest under {}: **{}** (mean score {:.1}%, peak RSS {}; {} of {tried} cells fit).\n",
+            units::bytes(limit),
+            c.label(),
+            score * 100.0,
+            c.peak_rss_bytes.map_or("-".into(), units::bytes),
+            cells.iter().filter(|c| c.verdict_under(limit) == Some(Verdict::Fits)).count()
+        )
+        }
+        None => format!(
+            "\nNo cell with scores fits under {} ({tried} ran under that cap).\n",
+            units::bytes(limit)
+        ),
+    }
 }
 
 /// Share of format failures above which a cell's score is footnoted.
@@ -434,6 +465,8 @@ pub fn comparison_md(cells: &[CellResult]) -> String {
     let mut headers: Vec<String> = vec!["Model".into(), "Quant".into()];
     headers.extend(tasks.iter().map(|t| format!("{} %", task_title(*t))));
     headers.extend(["pp t/s", "tg t/s", "Peak RSS", "File size", "Frontier"].map(String::from));
+    let limits = mem_limits(cells);
+    headers.extend(limits.iter().map(|&l| format!("Fits {}", units::bytes(l))));
     let mut align = vec![Align::Left, Align::Left];
     align.extend(tasks.iter().map(|_| Align::Right));
     align.extend([
@@ -443,6 +476,7 @@ pub fn comparison_md(cells: &[CellResult]) -> String {
         Align::Right,
         Align::Left,
     ]);
+    align.extend(limits.iter().map(|_| Align::Left));
 
     let mut footnotes: Vec<String> = Vec::new();
     let mut rows = Vec::new();
@@ -494,6 +528,13 @@ pub fn comparison_md(cells: &[CellResult]) -> String {
         } else {
             String::new()
         });
+        for &l in &limits {
+            row.push(match c.verdict_under(l) {
+                Some(Verdict::Fits) => "yes".into(),
+                Some(v) => format!("no: {}", v.as_str()),
+                None => "-".into(),
+            });
+        }
         rows.push(row);
     }
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
@@ -509,6 +550,9 @@ pub fn comparison_md(cells: &[CellResult]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    for &l in &limits {
+        md.push_str(&best_under(cells, &common, l));
+    }
     let deltas = deltas(cells);
     if !deltas.is_empty() {
         md.push_str("\n## Quantization deltas (paired, same items)\n\n");

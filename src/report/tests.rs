@@ -74,6 +74,7 @@ fn cell(
         config: json!({"formats": ["raw"], "threads": 2, "backend": "CPU", "llama_cpp": "x", "machine": "m"}),
         primary_format: Format::Raw,
         tasks,
+        memory: Vec::new(),
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
+use crate::cgroup::{self, Controller};
 use crate::sandbox::bwrap;
-use crate::sandbox::cgroup::{self, Controller};
 use crate::sandbox::limits::NOBODY;
 use crate::sandbox::outcome::Verdict;
 use crate::sandbox::policy::{BackendKind, SandboxPolicy};

@@ -13,9 +13,9 @@ pub(crate) const NOBODY: u32 = 65534;
 
 /// The type `setrlimit` takes for a resource, which differs between C libraries.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-type Resource = libc::__rlimit_resource_t;
+pub(crate) type Resource = libc::__rlimit_resource_t;
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-type Resource = libc::c_int;
+pub(crate) type Resource = libc::c_int;
 
 /// Everything the child applies to itself before it execs bwrap or python.
 #[derive(Debug)]
@@ -93,7 +93,7 @@ fn check(ret: libc::c_int) -> io::Result<()> {
 }
 
 /// Move this process into a cgroup by writing "0" to its `cgroup.procs`.
-fn join_cgroup(procs: &CString) -> io::Result<()> {
+pub(crate) fn join_cgroup(procs: &CString) -> io::Result<()> {
     // SAFETY: procs is a valid NUL-terminated path; the fd is closed on every path.
     unsafe {
         let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
@@ -122,7 +122,7 @@ fn unshare_network() -> io::Result<()> {
 }
 
 /// Set a soft and hard limit, never above the current hard limit (which only root may raise).
-fn set_limit(resource: Resource, soft: u64, hard: u64) -> io::Result<()> {
+pub(crate) fn set_limit(resource: Resource, soft: u64, hard: u64) -> io::Result<()> {
     let mut current = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -20,9 +20,8 @@
 //! (draining output), `outcome.rs` (verdicts).
 
 mod bwrap;
-mod cgroup;
 mod detect;
-mod limits;
+pub(crate) mod limits;
 mod outcome;
 mod output;
 mod policy;

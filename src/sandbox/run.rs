@@ -10,8 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::cgroup::{Controller, RunCgroup};
 use crate::sandbox::bwrap::{self, BwrapRun, SANDBOX_DIR};
-use crate::sandbox::cgroup::{Controller, RunCgroup};
 use crate::sandbox::limits::{tasks_of_uid, ChildSetup};
 use crate::sandbox::outcome::{classify, Ending, LimitsForReason, Outcome};
 use crate::sandbox::output::lock;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::sandbox::cgroup::RunCgroup;
+use crate::cgroup::RunCgroup;
 use crate::sandbox::outcome::{KillCause, TAIL_BYTES};
 use crate::sandbox::output::{drain, SharedTail};
 use crate::sandbox::policy::SandboxPolicy;

@@ -8,6 +8,7 @@ mod schema;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use crate::memory::verdict::MemoryRecord;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -381,6 +382,42 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// Stores what one worker of a cell did with memory (replacing that job's last record).
+    pub fn record_memory(&self, cell_id: i64, m: &MemoryRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO memory (cell_id, job, limit_bytes, verdict, record_json, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(cell_id, job) DO UPDATE SET limit_bytes = excluded.limit_bytes,
+                verdict = excluded.verdict, record_json = excluded.record_json,
+                created_at = excluded.created_at",
+            params![
+                cell_id,
+                m.job,
+                m.limit.map(|l| l as i64),
+                m.verdict.as_str(),
+                serde_json::to_string(m)?,
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A cell's memory records, by job.
+    pub fn memory(&self, cell_id: i64) -> Result<Vec<MemoryRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT record_json FROM memory WHERE cell_id = ?1
+                 ORDER BY CASE job WHEN 'speed_uncapped' THEN 0 WHEN 'speed' THEN 1 ELSE 2 END, job",
+            )?;
+        let rows = stmt.query_map([cell_id], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(serde_json::from_str(&json?)?);
+        }
+        Ok(out)
     }
 
     pub fn speed(&self, cell_id: i64) -> Result<Vec<SpeedRecord>> {

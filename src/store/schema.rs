@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Bump when the schema changes; `migrate` brings older files up to date.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -80,7 +80,16 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             created_at TEXT NOT NULL,
             PRIMARY KEY (cell_id, test)
         );
-        PRAGMA user_version = 1;
+        CREATE TABLE IF NOT EXISTS memory (
+            cell_id INTEGER NOT NULL REFERENCES cells(id),
+            job TEXT NOT NULL,
+            limit_bytes INTEGER,
+            verdict TEXT NOT NULL,
+            record_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (cell_id, job)
+        );
+        PRAGMA user_version = 2;
         COMMIT;",
     )
 }

@@ -14,12 +14,13 @@ use crate::commands::common::{cell_for_model, model_summary, plans_for_model};
 use crate::datasets::Source;
 use crate::eval::runner::{run_cell, CellRun, EngineSettings, SweepProgress};
 use crate::measure::speed::SpeedConfig;
+use crate::memory::cap::MemCap;
+use crate::memory::verdict::Verdict;
 use crate::output::progress;
 use crate::prompts::Format;
 use crate::sandbox::Sandbox;
 use crate::store::{CellInfo, CellStatus, SpeedRecord, Store};
 use crate::tasks::{TaskName, TaskOptions};
-use crate::worker::{run_job, Event, Job};
 pub use resolve::{resolve, PlannedCell, ResolveOptions};
 
 /// Everything a sweep does for each cell.
@@ -39,6 +40,8 @@ pub struct SweepConfig<'a> {
     pub source: Source,
     pub verbosity: u8,
     pub quiet: bool,
+    /// `--mem-limit` for every worker of every cell.
+    pub mem_cap: Option<MemCap>,
 }
 
 /// How the sweep went, cell by cell.
@@ -168,7 +171,22 @@ fn run_one(
             (p > 0 || n > 0) && !have.iter().any(|s| s.n_prompt == p && s.n_gen == n)
         });
         if missing {
-            let (err, peak) = measure_speed(store, cell_id, path, speed, cfg.verbosity)?;
+            let (err, peak, verdict) = measure_speed(
+                store,
+                cell_id,
+                path,
+                speed,
+                cfg.mem_cap.as_ref(),
+                cfg.verbosity,
+            )?;
+            // A model that does not run under the cap is not evaluated under it either.
+            if let Some(v) = verdict.filter(|v| *v != Verdict::Fits) {
+                let why = err.unwrap_or_else(|| v.as_str().to_string());
+                store.finish_cell(cell_id, CellStatus::Failed, Some(&why), peak, None)?;
+                let _ = display.multi.println(format!("  {}: {why}", v.as_str()));
+                display.overall.inc(cfg.items_per_cell as u64);
+                return Ok(CellStatus::Failed);
+            }
             speed_error = err;
             speed_peak = peak;
         }
@@ -186,6 +204,7 @@ fn run_one(
         verbosity: cfg.verbosity,
         quiet: cfg.quiet,
         progress: Some(display),
+        mem_cap: cfg.mem_cap,
     })?;
     outcome.stored += result.stored;
     outcome.skipped += result.skipped;
@@ -201,30 +220,28 @@ fn run_one(
     Ok(status)
 }
 
-/// The speed test of a cell in its own worker; stores the tests. Returns the error (if the
-/// worker failed) and the worker's peak RSS.
+/// The speed test of a cell in its own worker (under the cap, after an uncapped reference
+/// when there is one); stores the tests and the memory records. Returns the error (if the
+/// worker failed), the worker's peak RSS, and the verdict under the cap.
 fn measure_speed(
     store: &Store,
     cell_id: i64,
     path: &std::path::Path,
     config: &SpeedConfig,
+    cap: Option<&MemCap>,
     verbosity: u8,
-) -> Result<(Option<String>, Option<u64>)> {
-    let job = Job::Speed {
-        model: path.to_path_buf(),
-        config: config.clone(),
-    };
-    let mut measured = None;
-    let mut error = None;
-    let exit = run_job(&job, verbosity, |e| match e {
-        Event::Speed(m) => measured = Some(m),
-        Event::Error { message, .. } => error = Some(message),
-        _ => {}
-    })?;
-    let Some(m) = measured else {
+) -> Result<(Option<String>, Option<u64>, Option<Verdict>)> {
+    let one = crate::measure::capped::measure_one(path, config, cap, verbosity)?;
+    for record in &one.memory {
+        store.record_memory(cell_id, record)?;
+    }
+    let verdict = cap.and(one.memory.first().map(|m| m.verdict));
+    let peak = (one.peak > 0).then_some(one.peak);
+    let Some(m) = one.measured else {
         return Ok((
-            Some(error.unwrap_or_else(|| exit.failure_summary())),
-            Some(exit.peak_rss_bytes),
+            one.error.or(Some("no speed measured".into())),
+            peak,
+            verdict,
         ));
     };
     for t in &m.tests {
@@ -242,5 +259,5 @@ fn measure_speed(
             },
         )?;
     }
-    Ok((None, Some(exit.peak_rss_bytes)))
+    Ok((one.error, peak, verdict))
 }

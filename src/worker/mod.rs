@@ -7,7 +7,7 @@
 
 mod spawn;
 
-pub use spawn::{run_job, ChildExit, ChildOutcome};
+pub use spawn::{run_job, run_job_capped, CapApplied, ChildExit, ChildOutcome};
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -24,8 +24,30 @@ use crate::measure::speed::{self, SpeedConfig, SpeedMeasurement};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
-    Speed { model: PathBuf, config: SpeedConfig },
+    Speed {
+        model: PathBuf,
+        config: SpeedConfig,
+    },
     Eval(EvalJob),
+    /// llama.cpp's memory projection (`common_fit_params`), reported on stderr.
+    Projection {
+        model: PathBuf,
+        n_ctx: u32,
+        n_seq: u32,
+        n_ubatch: u32,
+        mmap: bool,
+    },
+}
+
+impl Job {
+    /// Whether the worker will memory-map the model file.
+    pub fn uses_mmap(&self) -> bool {
+        match self {
+            Job::Speed { config, .. } => config.model.use_mmap,
+            Job::Eval(job) => job.model_options.use_mmap,
+            Job::Projection { mmap, .. } => *mmap,
+        }
+    }
 }
 
 /// Run these units through a model, `parallel` sequences at a time.
@@ -66,6 +88,8 @@ pub enum Event {
         key: String,
         message: String,
     },
+    /// The projection is on stderr.
+    Projected,
     /// All units done, and where the engine's time went.
     Finished {
         elapsed_ms: f64,
@@ -99,6 +123,15 @@ pub fn main_worker() -> Result<i32> {
         Job::Speed { model, config } => speed::measure(&model, &config).map(Event::Speed),
         Job::Eval(job) => crate::eval::worker::run(&job, &mut |e| emit(&e))
             .map(|(elapsed_ms, stats)| Event::Finished { elapsed_ms, stats }),
+        Job::Projection {
+            model,
+            n_ctx,
+            n_seq,
+            n_ubatch,
+            mmap,
+        } => {
+            crate::engine::run_fit(&model, n_ctx, n_seq, n_ubatch, mmap).map(|()| Event::Projected)
+        }
     };
     match result {
         Ok(event) => {
@@ -127,7 +160,7 @@ fn inject_fault(job: &Job) {
         return;
     };
     let model = match job {
-        Job::Speed { model, .. } => model,
+        Job::Speed { model, .. } | Job::Projection { model, .. } => model,
         Job::Eval(j) => &j.model,
     };
     if model.to_string_lossy().contains(name) {

@@ -1,5 +1,6 @@
-//! The parent's side of a worker: spawn `frontier worker`, hand it the job, stream its
-//! events, keep the tail of its stderr, and reap it with `wait4` for its peak RSS.
+//! The parent's side of a worker: spawn `frontier worker` (under a memory cap if asked),
+//! hand it the job, stream its events, sample its memory, keep the tail of its stderr, and
+//! reap it with `wait4` for its peak RSS and page faults.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -11,9 +12,11 @@ use anyhow::{Context, Result};
 
 use super::{Event, Job};
 use crate::measure::rss::maxrss_bytes;
+use crate::memory::cap::{Enforcer, MemCap};
+use crate::memory::usage::{SampledPeaks, Sampler};
 use crate::units::Bytes;
 
-const STDERR_TAIL_LINES: usize = 20;
+const STDERR_TAIL_LINES: usize = 40;
 
 /// How a worker process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +61,23 @@ pub struct ChildOutcome {
     pub peak_rss_bytes: Bytes,
     pub stderr_tail: Vec<String>,
     pub wall: Duration,
+    /// RssAnon / RssFile / disk reads, sampled while it ran.
+    pub sampled: SampledPeaks,
+    /// Page faults that had to read from disk (`ru_majflt`).
+    pub major_faults: u64,
+    /// What the memory cap saw, when there was one.
+    pub cap: Option<CapApplied>,
+}
+
+/// What the mechanism holding a capped worker reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapApplied {
+    /// Processes the kernel's OOM killer killed in the worker's cgroup.
+    pub oom_kills: u64,
+    /// The watchdog killed the worker.
+    pub watchdog_fired: bool,
+    /// The cgroup's peak charge (resident memory and page cache).
+    pub cgroup_peak: Option<u64>,
 }
 
 impl ChildOutcome {
@@ -72,7 +92,27 @@ impl ChildOutcome {
 
 /// Runs `job` in a `frontier worker` child, calling `on_event` for each event it reports.
 /// With `verbosity` > 0 the child's stderr (its logs) is shown as it comes.
-pub fn run_job(job: &Job, verbosity: u8, mut on_event: impl FnMut(Event)) -> Result<ChildOutcome> {
+pub fn run_job(job: &Job, verbosity: u8, on_event: impl FnMut(Event)) -> Result<ChildOutcome> {
+    run_job_capped(job, verbosity, None, on_event)
+}
+
+/// [`run_job`] under a memory cap. With a cap that needs mmap off (`RLIMIT_AS`) the job must
+/// already have it off.
+pub fn run_job_capped(
+    job: &Job,
+    verbosity: u8,
+    cap: Option<&MemCap>,
+    mut on_event: impl FnMut(Event),
+) -> Result<ChildOutcome> {
+    if let Some(cap) = cap {
+        if cap.mechanism.needs_no_mmap() && job.uses_mmap() {
+            anyhow::bail!(
+                "internal: a {} cap needs the model read with mmap off",
+                cap.mechanism.as_str()
+            );
+        }
+    }
+    let enforcer = cap.map(|c| Enforcer::new(*c)).transpose()?;
     let exe = std::env::current_exe().context("finding the frontier executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg("worker");
@@ -82,9 +122,13 @@ pub fn run_job(job: &Job, verbosity: u8, mut on_event: impl FnMut(Event)) -> Res
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(e) = &enforcer {
+        e.configure(&mut cmd);
+    }
     let start = Instant::now();
     let mut child = cmd.spawn().context("starting a frontier worker process")?;
     let pid = child.id() as libc::pid_t;
+    let sampler = Sampler::start(pid, enforcer.as_ref().and_then(Enforcer::watchdog_limit));
 
     let mut stdin = child.stdin.take().context("worker stdin")?;
     let job_line = serde_json::to_string(job)?;
@@ -124,22 +168,31 @@ pub fn run_job(job: &Job, verbosity: u8, mut on_event: impl FnMut(Event)) -> Res
         }
     }
 
-    let (exit, peak) = wait4(pid)?;
+    let (sampled, watchdog_fired) = sampler.finish();
+    let (exit, ru) = wait4(pid)?;
     let _ = stderr_thread.join();
     let stderr_tail = tail
         .lock()
         .map(|t| t.iter().cloned().collect())
         .unwrap_or_default();
+    let cap = enforcer.as_ref().map(|e| CapApplied {
+        oom_kills: e.oom_kills(),
+        watchdog_fired,
+        cgroup_peak: e.cgroup_peak(),
+    });
     Ok(ChildOutcome {
         exit,
-        peak_rss_bytes: peak,
+        peak_rss_bytes: maxrss_bytes(&ru),
         stderr_tail,
         wall: start.elapsed(),
+        sampled,
+        major_faults: ru.ru_majflt.max(0) as u64,
+        cap,
     })
 }
 
-/// Reaps `pid` and returns how it ended and its peak RSS (`ru_maxrss`).
-fn wait4(pid: libc::pid_t) -> Result<(ChildExit, Bytes)> {
+/// Reaps `pid` and returns how it ended and its resource use (peak RSS, page faults).
+fn wait4(pid: libc::pid_t) -> Result<(ChildExit, libc::rusage)> {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -158,5 +211,5 @@ fn wait4(pid: libc::pid_t) -> Result<(ChildExit, Bytes)> {
     } else {
         ChildExit::Code(libc::WEXITSTATUS(status))
     };
-    Ok((exit, maxrss_bytes(&ru)))
+    Ok((exit, ru))
 }

@@ -1,6 +1,7 @@
-//! Per-run cgroups, one per controller: `pids` caps the number of processes even for root
-//! (where `RLIMIT_NPROC` is ignored) and `memory` caps the resident memory of the whole run
-//! (`RLIMIT_AS` is per process). Either one lists every process of the run, so all can be
+//! Per-run cgroups, one per controller, for the sandbox and for model workers under a
+//! memory cap: `pids` caps the number of processes even for root (where `RLIMIT_NPROC` is
+//! ignored) and `memory` caps the resident memory of the whole run (`RLIMIT_AS` is per
+//! process). Either one lists every process of the run, so all can be
 //! killed; it is removed when the run ends. A run cgroup is a child of this process's own
 //! cgroup, so every limit above us still applies, with cgroup v1 or v2 (where the
 //! controller must be enabled for our children).
@@ -18,6 +19,9 @@ use anyhow::{Context, Result};
 
 /// How long killing and removing a cgroup may take before we give up and leave it behind.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(5);
+
+/// Run cgroups are named `frontier-run-<our pid>-<n>`.
+const NAME_PREFIX: &str = "frontier-run-";
 
 /// Makes cgroup names unique within this process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -110,7 +114,7 @@ fn remove_stale(parent: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("frontier-sandbox-") else {
+        let Some(rest) = name.strip_prefix(NAME_PREFIX) else {
             continue;
         };
         let owner = rest.split('-').next().unwrap_or("");
@@ -129,10 +133,10 @@ pub(crate) struct RunCgroup {
 }
 
 impl RunCgroup {
-    /// Create `parent/frontier-sandbox-<pid>-<n>` with `limit` for `controller`.
+    /// Create `parent/frontier-run-<pid>-<n>` with `limit` for `controller`.
     pub(crate) fn create(parent: &Path, controller: Controller, limit: u64) -> Result<RunCgroup> {
         let name = format!(
-            "frontier-sandbox-{}-{}",
+            "{NAME_PREFIX}{}-{}",
             std::process::id(),
             NEXT_ID.fetch_add(1, Ordering::Relaxed)
         );
@@ -178,6 +182,15 @@ impl RunCgroup {
                     .collect::<Vec<_>>()
             })
             .sum()
+    }
+
+    /// The highest memory use the kernel charged to the cgroup (`memory.max_usage_in_bytes`
+    /// on v1, `memory.peak` on v2 from Linux 5.19), page cache included.
+    pub(crate) fn memory_peak(&self) -> Option<u64> {
+        ["memory.max_usage_in_bytes", "memory.peak"]
+            .iter()
+            .find_map(|file| fs::read_to_string(self.dir.join(file)).ok())
+            .and_then(|text| text.trim().parse().ok())
     }
 
     /// `cgroup.procs`; a process joins by writing "0" to it.
