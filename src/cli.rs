@@ -304,9 +304,10 @@ pub struct EvalArgs {
     pub sandbox: SandboxArgs,
     #[command(flatten)]
     pub mem: MemArgs,
-    /// Sequences evaluated together.
-    #[arg(long, default_value_t = 4)]
-    pub parallel: u32,
+    /// Sequences evaluated together (default: up to 8, as many as the KV cache for the
+    /// longest prompt fits in half the memory left after loading — the cap's, or free RAM).
+    #[arg(long)]
+    pub parallel: Option<u32>,
     /// The simple reference path: one prompt at a time, each evaluated whole (no batching,
     /// no shared prefixes).
     #[arg(long = "no-batch")]
@@ -388,9 +389,10 @@ pub struct SweepArgs {
     pub sandbox: SandboxArgs,
     #[command(flatten)]
     pub mem: MemArgs,
-    /// Sequences evaluated together.
-    #[arg(long, default_value_t = 4)]
-    pub parallel: u32,
+    /// Sequences evaluated together (default: up to 8, as many as the KV cache for the
+    /// longest prompt fits in half the memory left after loading — the cap's, or free RAM).
+    #[arg(long)]
+    pub parallel: Option<u32>,
     /// The simple reference path: one prompt at a time, each evaluated whole.
     #[arg(long = "no-batch")]
     pub no_batch: bool,
@@ -492,9 +494,9 @@ pub struct ThroughputArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
-    /// Sequences of the batched path.
-    #[arg(long, default_value_t = 4)]
-    pub parallel: u32,
+    /// Sequences of the batched path (default: chosen as for `eval`).
+    #[arg(long)]
+    pub parallel: Option<u32>,
     /// Also run llama.cpp's whole-vs-split comparison (MMLU: each prompt with its prefix
     /// decoded first, one at a time) to measure the kernels' own noise.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]

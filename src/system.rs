@@ -67,3 +67,17 @@ impl Machine {
         )
     }
 }
+
+/// Memory the system can give without swapping (`MemAvailable` on Linux), within this
+/// process's cgroup limit where sysinfo finds one.
+pub fn available_memory() -> u64 {
+    let Ok(mut sys) = sysinfo::System::new() else {
+        return 0;
+    };
+    sys.refresh_memory();
+    let available = sys.available_memory();
+    match sys.cgroup_limits() {
+        Some(c) => available.min(c.free_memory),
+        None => available,
+    }
+}

@@ -16,13 +16,14 @@ use crate::cli::EvalArgs;
 use crate::error::bad_input;
 use crate::eval::aggregate::{summarize, TaskSummary};
 use crate::eval::runner::{run_cell, CellRun, EngineSettings};
+use crate::eval::AUTO_PARALLEL;
 use crate::store::{CellStatus, Store};
 use crate::tasks::TaskName;
 
 pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let tasks = parse_tasks(&args.tasks.tasks)?;
     let (opts, source) = task_options(&args.tasks)?;
-    if args.parallel == 0 {
+    if args.parallel == Some(0) {
         return Err(bad_input("--parallel must be at least 1"));
     }
     let (mut model_options, mut context) = run_options(&args.run)?;
@@ -36,7 +37,11 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let engine = EngineSettings {
         model: model_options,
         context,
-        parallel: if args.no_batch { 1 } else { args.parallel },
+        parallel: if args.no_batch {
+            1
+        } else {
+            args.parallel.unwrap_or(AUTO_PARALLEL)
+        },
         share_prefix: !args.no_batch,
     };
     let summary = model_summary(&args.model)?;
@@ -208,9 +213,12 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
     ));
     if let Some(r) = &o.ready {
         s.push_str(&format!(
-            "context: {} tokens, {} sequences, KV cache {}\n",
+            "context: {} tokens, {} sequences{}, KV cache {}\n",
             r.n_ctx,
             r.n_seq,
+            r.parallel_reason
+                .as_ref()
+                .map_or(String::new(), |why| format!(" ({why})")),
             r.kv_cache_bytes.map_or("-".into(), crate::units::bytes)
         ));
     }

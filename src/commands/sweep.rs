@@ -11,6 +11,7 @@ use crate::cli::SweepArgs;
 use crate::engine::ContextOptions;
 use crate::error::bad_input;
 use crate::eval::runner::EngineSettings;
+use crate::eval::AUTO_PARALLEL;
 use crate::hub::{Hub, HubConfig};
 use crate::measure::speed::SpeedConfig;
 use crate::store::Store;
@@ -39,7 +40,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         return Err(bad_input("no tasks given"));
     }
     let (opts, source) = task_options(&args.tasks)?;
-    if args.parallel == 0 {
+    if args.parallel == Some(0) {
         return Err(bad_input("--parallel must be at least 1"));
     }
     let (mut model_options, mut context) = run_options(&args.run)?;
@@ -135,7 +136,11 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             engine: EngineSettings {
                 model: model_options,
                 context,
-                parallel: if args.no_batch { 1 } else { args.parallel },
+                parallel: if args.no_batch {
+                    1
+                } else {
+                    args.parallel.unwrap_or(AUTO_PARALLEL)
+                },
                 share_prefix: !args.no_batch,
             },
             sandbox,

@@ -18,6 +18,7 @@ use super::speed::run_options;
 use crate::cli::ThroughputArgs;
 use crate::error::bad_input;
 use crate::eval::runner::{run_cell, CellOutcome, CellRun, EngineSettings};
+use crate::eval::AUTO_PARALLEL;
 use crate::store::{ItemRow, Store};
 use crate::tasks::TaskName;
 
@@ -38,7 +39,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let tasks = parse_tasks(&args.tasks.tasks)?;
     let (opts, source) = task_options(&args.tasks)?;
     let formats = parse_formats(&args.tasks.format)?;
-    if args.parallel < 2 {
+    if matches!(args.parallel, Some(0 | 1)) {
         return Err(bad_input(
             "--parallel must be at least 2 to compare with one at a time",
         ));
@@ -70,7 +71,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         },
         EvalPath {
             name: "batched, shared prefixes",
-            parallel: args.parallel,
+            parallel: args.parallel.unwrap_or(AUTO_PARALLEL),
             share_prefix: true,
         },
     ];

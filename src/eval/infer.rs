@@ -86,6 +86,11 @@ impl Tokenized {
             Tokenized::Generate { request } => request.prompt.len() + request.max_tokens,
         }
     }
+
+    /// Whether the unit generates text (rather than scoring continuations).
+    pub fn generates(&self) -> bool {
+        matches!(self, Tokenized::Generate { .. })
+    }
 }
 
 /// lm-eval's `_encode_pair`: trailing whitespace of the context moves to the continuation;

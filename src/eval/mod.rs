@@ -4,5 +4,8 @@
 
 pub mod aggregate;
 pub mod infer;
+pub mod parallel;
 pub mod runner;
 pub mod worker;
+
+pub use parallel::AUTO_PARALLEL;

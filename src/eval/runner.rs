@@ -242,6 +242,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         model_options: run.engine.model.clone(),
         context: run.engine.context.clone(),
         parallel: run.engine.parallel,
+        memory_budget: run.mem_cap.map(|c| c.limit),
         share_prefix: run.engine.share_prefix,
         units,
     });

@@ -8,6 +8,7 @@ use anyhow::Result;
 use std::sync::Arc;
 
 use super::infer::{run_units, tokenize_unit, Prepared};
+use super::parallel::{self, AUTO_PARALLEL};
 use crate::engine::{EngineStats, LoadedModel, Tokenizer};
 use crate::worker::{EvalJob, EvalReady, Event};
 
@@ -16,7 +17,6 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
     let start = Instant::now();
     let model = LoadedModel::load(&job.model, &job.model_options)?;
     let add_bos = model.adds_bos();
-    let parallel = job.parallel.max(1);
     let train_ctx = model.n_ctx_train().max(256);
 
     // Tokenize everything first: the longest unit sizes the context. Each distinct shared
@@ -26,21 +26,8 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
     let mut units = Vec::with_capacity(job.units.len());
     for u in &job.units {
         let t = tokenize_unit(&model, &u.work, add_bos)?;
-        if t.cells_needed() > train_ctx as usize
-            || (job.context.n_ctx > 0 && t.cells_needed() > job.context.n_ctx as usize)
-        {
-            let limit = if job.context.n_ctx > 0 {
-                job.context.n_ctx
-            } else {
-                train_ctx
-            };
-            emit(Event::UnitError {
-                key: u.key.clone(),
-                message: format!(
-                    "needs {} tokens of context; the model's context is {limit}",
-                    t.cells_needed()
-                ),
-            })?;
+        if t.cells_needed() > train_ctx as usize {
+            emit(too_long(&u.key, t.cells_needed(), "the model's", train_ctx))?;
             continue;
         }
         let prefix = match (&u.prefix, job.share_prefix) {
@@ -63,16 +50,36 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
     }
     let longest_prefix = prefixes.values().map(|p| p.len()).max().unwrap_or(0);
     let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
+    let (parallel, parallel_reason) = if job.parallel == AUTO_PARALLEL {
+        let (n, why) = parallel::choose(
+            kv_bytes_per_cell(&job.model)?,
+            longest_prefix,
+            longest_own,
+            spare_memory(job.memory_budget),
+            units.len(),
+        );
+        (n, Some(why))
+    } else {
+        (job.parallel, None)
+    };
     let mut ctx = job.context.clone();
     ctx.n_seq_max = parallel;
     if ctx.n_ctx == 0 {
-        // Room for the prefix and every sequence's own tokens, plus a margin for cells the
-        // cache cannot use contiguously.
-        let want = (longest_prefix + longest_own * parallel as usize) * 11 / 10 + 256;
-        ctx.n_ctx = (want.div_ceil(256) * 256).max(256) as u32;
+        // Room for the prefix and every sequence's own tokens.
+        ctx.n_ctx = parallel::context_cells(longest_prefix, longest_own, parallel);
+    }
+    if units.iter().any(|u| u.tokens.generates()) {
+        let cpu_only = crate::build_info::BuildInfo::get().backends == "cpu"
+            || job.model_options.gpu_layers == Some(0);
+        ctx.flash_attn = ctx.flash_attn.for_generation(cpu_only);
     }
     let mut engine = model.new_engine(&ctx)?;
     let opts = engine.options().clone();
+    // An explicit `--ctx` is shared out among the sequences, as llama-server does.
+    let per_seq = opts.cells_per_seq();
+    let (units, too_big): (Vec<_>, Vec<_>) = units
+        .into_iter()
+        .partition(|u| u.tokens.cells_needed() <= per_seq as usize);
     emit(Event::Ready(EvalReady {
         load_ms: model.load_time.as_secs_f64() * 1e3,
         n_ctx: opts.n_ctx,
@@ -80,9 +87,40 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
         kv_cache_bytes: engine.memory().kv_bytes,
         n_params: model.n_params(),
         threads: opts.threads,
+        parallel_reason,
     }))?;
+    for u in &too_big {
+        let whose = format!("each of the {} sequences'", opts.n_seq_max);
+        emit(too_long(&u.key, u.tokens.cells_needed(), &whose, per_seq))?;
+    }
     run_units(&mut engine, &units, parallel as usize, &mut |r| {
         emit(Event::Result(r))
     })?;
     Ok((start.elapsed().as_secs_f64() * 1e3, engine.stats().clone()))
+}
+
+/// The error for a unit longer than a context.
+fn too_long(key: &str, needed: usize, whose: &str, limit: u32) -> Event {
+    Event::UnitError {
+        key: key.to_string(),
+        message: format!("needs {needed} tokens of context; {whose} context is {limit}"),
+    }
+}
+
+/// Bytes of F16 KV cache per context cell, from the model's header.
+fn kv_bytes_per_cell(path: &std::path::Path) -> Result<u64> {
+    let header = crate::gguf::read_file(path)?;
+    let summary = crate::gguf::ModelSummary::from_header(&header);
+    let shape = crate::memory::ModelShape::from_header(&header, &summary);
+    Ok(shape.n_layer * shape.kv_per_cell_layer * 2)
+}
+
+/// Memory this process may still use: the budget less what it holds now, or what the
+/// machine has available.
+fn spare_memory(budget: Option<u64>) -> u64 {
+    let used = crate::measure::rss::proc_status_kib("VmRSS").map_or(0, |k| k * 1024);
+    match budget {
+        Some(b) => b.saturating_sub(used),
+        None => crate::system::available_memory(),
+    }
 }

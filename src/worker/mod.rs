@@ -57,7 +57,12 @@ pub struct EvalJob {
     pub model_options: ModelOptions,
     /// `n_ctx` 0 = sized from the longest unit × `parallel` (capped at the training context).
     pub context: ContextOptions,
+    /// Sequences evaluated together; 0 = the worker chooses (see `eval::parallel`).
     pub parallel: u32,
+    /// The memory the worker may use in all (the cap), for choosing `parallel`; None = what
+    /// the machine has free.
+    #[serde(default)]
+    pub memory_budget: Option<u64>,
     /// Evaluate each shared prefix once (off for the one-prompt-at-a-time reference path).
     pub share_prefix: bool,
     pub units: Vec<WorkUnit>,
@@ -72,6 +77,9 @@ pub struct EvalReady {
     pub kv_cache_bytes: Option<u64>,
     pub n_params: u64,
     pub threads: u32,
+    /// How the number of sequences was chosen, when the worker chose it.
+    #[serde(default)]
+    pub parallel_reason: Option<String>,
 }
 
 /// What a worker reports, one per line.
