@@ -101,19 +101,28 @@ fn shared_prefix_feeds_the_whole_prompts_tokens_and_agrees_in_scores() {
         .collect();
     expected.sort();
 
-    let opts = |n_seq| ContextOptions {
+    let opts = |n_seq, stream_per_seq| ContextOptions {
         n_ctx: 4096,
         n_seq_max: n_seq,
         threads: 2,
+        stream_per_seq,
         ..ContextOptions::default()
     };
-    let mut shared = m.new_engine(&opts(3)).unwrap();
-    shared.set_trace(true);
-    let a = shared.score_shared(&prefix, &requests).unwrap();
-    assert_eq!(sequences(shared.trace(), 3), expected, "shared path");
-    assert!(shared.stats().reused_tokens > 0);
+    // One KV stream tagged to many sequences, and a stream per sequence with copies.
+    let mut a = Vec::new();
+    for stream_per_seq in [false, true] {
+        let mut shared = m.new_engine(&opts(3, stream_per_seq)).unwrap();
+        shared.set_trace(true);
+        a = shared.score_shared(&prefix, &requests).unwrap();
+        assert_eq!(
+            sequences(shared.trace(), 3),
+            expected,
+            "shared path, stream per sequence: {stream_per_seq}"
+        );
+        assert!(shared.stats().reused_tokens > 0);
+    }
 
-    let mut whole = m.new_engine(&opts(1)).unwrap();
+    let mut whole = m.new_engine(&opts(1, false)).unwrap();
     whole.set_trace(true);
     let b = whole.score(&requests).unwrap();
     assert_eq!(

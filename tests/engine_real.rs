@@ -130,44 +130,52 @@ fn batched_sequences_match_one_at_a_time() {
         "def add(a, b):\n",
     ];
     let mut single = m.new_engine(&opts(2048, 1)).unwrap();
-    let mut batched = m.new_engine(&opts(2048, 3)).unwrap();
-    let reqs: Vec<GenRequest> = prompts
-        .iter()
-        .map(|p| GenRequest {
-            prompt: single.tokenize(p, false).unwrap(),
-            max_tokens: 16,
-            stop: vec!["\n\n".into()],
-        })
-        .collect();
-    let together = batched.generate(&reqs).unwrap();
-    let mut same = 0;
-    for (r, t) in reqs.iter().zip(&together) {
-        let alone = single.generate(std::slice::from_ref(r)).unwrap();
-        if alone[0].text == t.text {
-            same += 1;
+    // One KV stream for the three sequences, and a stream each.
+    for stream_per_seq in [false, true] {
+        let mut batched = m
+            .new_engine(&ContextOptions {
+                stream_per_seq,
+                ..opts(3 * 2048, 3)
+            })
+            .unwrap();
+        let reqs: Vec<GenRequest> = prompts
+            .iter()
+            .map(|p| GenRequest {
+                prompt: single.tokenize(p, false).unwrap(),
+                max_tokens: 16,
+                stop: vec!["\n\n".into()],
+            })
+            .collect();
+        let together = batched.generate(&reqs).unwrap();
+        let mut same = 0;
+        for (r, t) in reqs.iter().zip(&together) {
+            let alone = single.generate(std::slice::from_ref(r)).unwrap();
+            if alone[0].text == t.text {
+                same += 1;
+            }
         }
-    }
-    assert!(
-        same >= 2,
-        "batched generations should match single ones: {same}/3"
-    );
-
-    let scores: Vec<ScoreRequest> = prompts
-        .iter()
-        .map(|p| ScoreRequest {
-            context: single.tokenize(p, false).unwrap(),
-            continuation: single.tokenize(" yes", false).unwrap(),
-        })
-        .collect();
-    let together = batched.score(&scores).unwrap();
-    for (s, t) in scores.iter().zip(&together) {
-        let alone = single.score(std::slice::from_ref(s)).unwrap();
-        let diff = (alone[0].logprob - t.logprob).abs();
         assert!(
-            diff < 0.05,
-            "batched {} vs single {}",
-            t.logprob,
-            alone[0].logprob
+            same >= 2,
+            "batched generations should match single ones: {same}/3"
         );
+
+        let scores: Vec<ScoreRequest> = prompts
+            .iter()
+            .map(|p| ScoreRequest {
+                context: single.tokenize(p, false).unwrap(),
+                continuation: single.tokenize(" yes", false).unwrap(),
+            })
+            .collect();
+        let together = batched.score(&scores).unwrap();
+        for (s, t) in scores.iter().zip(&together) {
+            let alone = single.score(std::slice::from_ref(s)).unwrap();
+            let diff = (alone[0].logprob - t.logprob).abs();
+            assert!(
+                diff < 0.05,
+                "batched {} vs single {}",
+                t.logprob,
+                alone[0].logprob
+            );
+        }
     }
 }

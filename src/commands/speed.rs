@@ -214,6 +214,7 @@ pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
         n_seq_max: 1,
         threads,
         flash_attn: run.flash_attn,
+        stream_per_seq: false,
     };
     Ok((model, context))
 }

@@ -92,12 +92,14 @@ pub enum FlashAttn {
 }
 
 impl FlashAttn {
-    /// The choice for a run that generates text. Left to llama.cpp (`auto`), a CPU-only
-    /// build turns flash attention on, and its CPU kernel makes each generated token slower
-    /// as the context grows: llama-bench, SmolLM2-135M Q4_K_M at depth 1000, 2 threads,
-    /// generation 60.4 t/s off against 24.6 on (gemma-3-270m 53.5 against 56.2). So `auto`
-    /// means off for generation on the CPU; an explicit choice is kept.
-    pub fn for_generation(self, cpu_only: bool) -> FlashAttn {
+    /// The choice for an evaluation. Left to llama.cpp (`auto`), a CPU-only build turns
+    /// flash attention on, and its CPU kernel is slow for small batches deep in a context,
+    /// which is all evaluation does after a shared prefix: llama-bench, SmolLM2-135M Q4_K_M
+    /// at depth 1000, 2 threads, generation 60.4 t/s off against 24.6 on (gemma-3-270m 53.5
+    /// against 56.2); MMLU questions after their prefix (3 subjects × 20) 9.4 s off against
+    /// 23.9 s on. Only a whole long prompt gains from it (pp512 518 t/s on, 427 off). So
+    /// `auto` means off on the CPU; an explicit choice is kept.
+    pub fn for_eval(self, cpu_only: bool) -> FlashAttn {
         match self {
             FlashAttn::Auto if cpu_only => FlashAttn::Off,
             other => other,
@@ -108,9 +110,9 @@ impl FlashAttn {
 /// How to build an inference context.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ContextOptions {
-    /// KV cells in all. With one working sequence the cache is one stream its sequence shares
-    /// with the prefix; with more, each sequence and the prefix get a stream of their own,
-    /// `n_ctx / (n_seq_max + 1)` cells each (see [`ContextOptions::unified`]).
+    /// KV cells in all: one stream shared by every sequence, or, with `stream_per_seq`,
+    /// `n_ctx / (n_seq_max + 1)` cells for each sequence and the prefix (see
+    /// [`ContextOptions::unified`]).
     pub n_ctx: u32,
     /// Logical batch: most tokens handed to one `llama_decode`.
     pub n_batch: u32,
@@ -120,18 +122,23 @@ pub struct ContextOptions {
     pub n_seq_max: u32,
     pub threads: u32,
     pub flash_attn: FlashAttn,
+    /// A KV stream per sequence (when there is more than one) instead of one for all.
+    #[serde(default)]
+    pub stream_per_seq: bool,
 }
 
 impl ContextOptions {
-    /// One KV stream for everything (one working sequence), or a stream per sequence.
+    /// One KV stream for everything, or a stream per sequence.
     ///
-    /// Per-sequence streams keep each sequence's attention to its own cells: measured with
-    /// llama-batched-bench (SmolLM2-135M Q4_K_M, 1000-token prompts, 8 sequences, 2 threads,
-    /// flash attention off), one unified stream gave prompt 113 t/s and generation 54 t/s
-    /// against 375 and 108 t/s with a stream per sequence. The price is the shared prefix
-    /// copied into each stream.
+    /// Per-sequence streams keep each sequence's attention to its own cells, which is what
+    /// generation needs: llama-batched-bench (SmolLM2-135M Q4_K_M, 1000-token prompts,
+    /// 8 sequences, 2 threads, flash attention off) gave generation 54 t/s with one unified
+    /// stream against 108 t/s with a stream per sequence. But llama.cpp then splits a batch
+    /// into equal slices per stream, so prompts of unequal length (MMLU questions) are
+    /// decoded in small pieces; one shared stream packs them. The price of streams is the
+    /// shared prefix copied into each.
     pub fn unified(&self) -> bool {
-        self.n_seq_max <= 1
+        !self.stream_per_seq || self.n_seq_max <= 1
     }
 
     /// KV streams: the working sequences' and the shared prefix's.
@@ -164,6 +171,7 @@ impl Default for ContextOptions {
             n_seq_max: 1,
             threads: crate::system::default_threads(),
             flash_attn: FlashAttn::Auto,
+            stream_per_seq: false,
         }
     }
 }

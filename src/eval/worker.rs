@@ -50,29 +50,34 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
     }
     let longest_prefix = prefixes.values().map(|p| p.len()).max().unwrap_or(0);
     let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
-    let (parallel, parallel_reason) = if job.parallel == AUTO_PARALLEL {
+    let generates = units.iter().any(|u| u.tokens.generates());
+    let cpu_only = crate::build_info::BuildInfo::get().backends == "cpu"
+        || job.model_options.gpu_layers == Some(0);
+    let (parallel, parallel_reason) = if job.parallel != AUTO_PARALLEL {
+        (job.parallel, None)
+    } else if !generates && cpu_only {
+        (1, Some(parallel::SCORING_ON_CPU.to_string()))
+    } else {
         let (n, why) = parallel::choose(
             kv_bytes_per_cell(&job.model)?,
             longest_prefix,
             longest_own,
             spare_memory(job.memory_budget),
             units.len(),
+            generates,
         );
         (n, Some(why))
-    } else {
-        (job.parallel, None)
     };
     let mut ctx = job.context.clone();
     ctx.n_seq_max = parallel;
+    // Generation wants a KV stream per sequence; scoring packs unequal prompts into one.
+    ctx.stream_per_seq = generates;
     if ctx.n_ctx == 0 {
         // Room for the prefix and every sequence's own tokens.
-        ctx.n_ctx = parallel::context_cells(longest_prefix, longest_own, parallel);
+        ctx.n_ctx =
+            parallel::context_cells(longest_prefix, longest_own, parallel, ctx.stream_per_seq);
     }
-    if units.iter().any(|u| u.tokens.generates()) {
-        let cpu_only = crate::build_info::BuildInfo::get().backends == "cpu"
-            || job.model_options.gpu_layers == Some(0);
-        ctx.flash_attn = ctx.flash_attn.for_generation(cpu_only);
-    }
+    ctx.flash_attn = ctx.flash_attn.for_eval(cpu_only);
     let mut engine = model.new_engine(&ctx)?;
     let opts = engine.options().clone();
     // An explicit `--ctx` is shared out among the sequences, as llama-server does.
