@@ -33,6 +33,11 @@ impl BuildInfo {
     }
 }
 
+/// Whether this binary was built without a GPU backend.
+pub fn cpu_only() -> bool {
+    env!("FRONTIER_BACKENDS") == "cpu"
+}
+
 /// e.g. `llama-cpp-sys-2 0.1.161 (llama-cpp-rs e7af607ebd5e, ggml 0.26.0)`.
 pub fn llama_cpp_version() -> String {
     format!(

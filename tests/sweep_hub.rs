@@ -48,7 +48,37 @@ fn serve(hub: &mock::MockHub, dir: &Path) {
     hub.add_file_from_disk("model", "test/broken-GGUF", "broken.Q4_K_M.gguf", &broken);
 }
 
-fn sweep_command(hub: &mock::MockHub, home: &Path, catalog: &Path, out: &Path) -> Command {
+/// The small sweep the test runs: two subjects, few items, short generations.
+const SMALL: &[&str] = &[
+    "--quants",
+    "Q4_K_M,Q8_0,F16",
+    "--tasks",
+    "mmlu,gsm8k,speed",
+    "--subjects",
+    "anatomy,astronomy",
+    "--limit",
+    "3",
+    "--gsm8k-max-tokens",
+    "24",
+    "-p",
+    "32",
+    "-n",
+    "8",
+    "-r",
+    "1",
+    "-t",
+    "2",
+    "--parallel",
+    "2",
+];
+
+fn sweep_command(
+    hub: &mock::MockHub,
+    home: &Path,
+    catalog: &Path,
+    out: &Path,
+    grid: &[&str],
+) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("frontier"));
     cmd.env("HF_ENDPOINT", hub.url())
         .env("HF_HOME", home)
@@ -60,28 +90,8 @@ fn sweep_command(hub: &mock::MockHub, home: &Path, catalog: &Path, out: &Path) -
             "--models",
             "smol-test,gemma-test:Q4_K_M,broken-test:Q4_K_M",
         ])
-        .args(["--quants", "Q4_K_M,Q8_0,F16", "--tasks", "mmlu,gsm8k,speed"])
-        .args([
-            "--subjects",
-            "anatomy,astronomy",
-            "--limit",
-            "3",
-            "--gsm8k-max-tokens",
-            "24",
-        ])
-        .args([
-            "-p",
-            "32",
-            "-n",
-            "8",
-            "-r",
-            "1",
-            "-t",
-            "2",
-            "--parallel",
-            "2",
-            "--catalog",
-        ])
+        .args(grid)
+        .arg("--catalog")
         .arg(catalog)
         .arg("--out")
         .arg(out);
@@ -104,30 +114,16 @@ fn stored_items(out: &Path) -> usize {
         .sum()
 }
 
-#[test]
-fn sweep_from_the_hub_survives_kill_9_and_a_corrupt_model() {
-    let hub = mock::MockHub::start();
-    let tmp = tempfile::tempdir().unwrap();
-    serve(&hub, tmp.path());
-    let home = tmp.path().join("home");
-    let out = tmp.path().join("out");
-    let catalog = tmp.path().join("catalog.toml");
-    std::fs::write(&catalog, CATALOG).unwrap();
-
-    // First run: killed with SIGKILL once some items are stored.
-    let mut child = sweep_command(&hub, &home, &catalog, &out)
+/// Runs the sweep, SIGKILLs it once `kill_at` items are stored, and returns the count then.
+fn run_and_kill(mut cmd: Command, out: &Path, kill_at: usize) -> usize {
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let start = Instant::now();
-    let mut at_kill = 0;
-    while start.elapsed() < Duration::from_secs(300) {
-        at_kill = stored_items(&out);
-        if at_kill >= 8 {
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
+    while start.elapsed() < Duration::from_secs(3600) {
+        if stored_items(out) >= kill_at || child.try_wait().unwrap().is_some() {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -135,25 +131,11 @@ fn sweep_from_the_hub_survives_kill_9_and_a_corrupt_model() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let before = stored_items(&out);
-    assert!(
-        before >= at_kill && before > 0,
-        "items were stored before the kill ({before})"
-    );
+    stored_items(out)
+}
 
-    // Rerun: completes, recomputes nothing already stored.
-    let rerun = sweep_command(&hub, &home, &catalog, &out).output().unwrap();
-    let stderr = String::from_utf8_lossy(&rerun.stderr);
-    let stdout = String::from_utf8_lossy(&rerun.stdout);
-    assert_eq!(
-        rerun.status.code(),
-        Some(1),
-        "the corrupt model's cell fails: {stderr}"
-    );
-
-    // 4 runnable cells × (6 MMLU + 3 GSM8K) items, each exactly once.
-    let total = 4 * (6 + 3);
-    assert_eq!(stored_items(&out), total);
+/// The rerun's "N items scored now, M already stored" line.
+fn now_and_already(stderr: &str) -> (usize, usize) {
     let line = stderr
         .lines()
         .find(|l| l.contains("items scored now"))
@@ -174,11 +156,100 @@ fn sweep_from_the_hub_survives_kill_9_and_a_corrupt_model() {
         .unwrap()
         .parse()
         .unwrap();
+    (now, already)
+}
+
+/// The full-size sweep (MMLU 57 subjects × 5, GSM8K 50, HumanEval 40, speed) over the four
+/// runnable cells and the corrupt one, killed with SIGKILL part way and rerun: about 40
+/// minutes on two cores, so run by hand:
+/// `FRONTIER_E2E_OUT=DIR cargo test --release --test sweep_hub -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn full_size_sweep_from_the_hub() {
+    let hub = mock::MockHub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    serve(&hub, tmp.path());
+    let home = tmp.path().join("home");
+    let out = std::env::var_os("FRONTIER_E2E_OUT")
+        .map_or_else(|| tmp.path().join("out"), std::path::PathBuf::from);
+    let catalog = tmp.path().join("catalog.toml");
+    std::fs::write(&catalog, CATALOG).unwrap();
+    let grid = [
+        "--quants",
+        "Q4_K_M,Q8_0,F16",
+        "--tasks",
+        "mmlu,gsm8k,humaneval,speed",
+        "--limit",
+        "mmlu=5,gsm8k=50,humaneval=40",
+    ];
+    let total = 4 * (57 * 5 + 50 + 40);
+    let started = Instant::now();
+    let before = run_and_kill(
+        sweep_command(&hub, &home, &catalog, &out, &grid),
+        &out,
+        total / 3,
+    );
+    eprintln!(
+        "killed with SIGKILL after {:.0} s: {before} items stored",
+        started.elapsed().as_secs_f64()
+    );
+    let rerun = sweep_command(&hub, &home, &catalog, &out, &grid)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    let (now, already) = now_and_already(&stderr);
+    eprintln!(
+        "rerun: exit {:?}, {now} items scored now, {already} already stored; {} in the store (expected {total}); {:.0} s in all",
+        rerun.status.code(),
+        stored_items(&out),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", String::from_utf8_lossy(&rerun.stdout));
+    assert_eq!(
+        rerun.status.code(),
+        Some(1),
+        "the corrupt cell fails: {stderr}"
+    );
+    assert_eq!(already, before);
+    assert_eq!(stored_items(&out), total);
+    assert_eq!(now + already, total);
+}
+
+#[test]
+fn sweep_from_the_hub_survives_kill_9_and_a_corrupt_model() {
+    let hub = mock::MockHub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    serve(&hub, tmp.path());
+    let home = tmp.path().join("home");
+    let out = tmp.path().join("out");
+    let catalog = tmp.path().join("catalog.toml");
+    std::fs::write(&catalog, CATALOG).unwrap();
+
+    // First run: killed with SIGKILL once some items are stored.
+    let before = run_and_kill(sweep_command(&hub, &home, &catalog, &out, SMALL), &out, 8);
+    assert!(before > 0, "items were stored before the kill ({before})");
+
+    // Rerun: completes, recomputes nothing already stored.
+    let rerun = sweep_command(&hub, &home, &catalog, &out, SMALL)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    let stdout = String::from_utf8_lossy(&rerun.stdout);
+    assert_eq!(
+        rerun.status.code(),
+        Some(1),
+        "the corrupt model's cell fails: {stderr}"
+    );
+
+    // 4 runnable cells × (6 MMLU + 3 GSM8K) items, each exactly once.
+    let total = 4 * (6 + 3);
+    assert_eq!(stored_items(&out), total);
+    let (now, already) = now_and_already(&stderr);
     assert_eq!(
         already, before,
-        "the rerun skipped exactly what was stored: {line}"
+        "the rerun skipped exactly what was stored: {stderr}"
     );
-    assert_eq!(now + already, total, "{line}");
+    assert_eq!(now + already, total, "{stderr}");
 
     for f in [
         "results.csv",

@@ -52,6 +52,7 @@ impl Talker {
             n_ctx: args.ctx.min(self.model.n_ctx_train().max(256)),
             n_seq_max: 1,
             threads: args.threads.unwrap_or_else(crate::system::default_threads),
+            flash_attn: crate::engine::FlashAttn::Auto.for_decoding(crate::build_info::cpu_only()),
             ..ContextOptions::default()
         }
     }

@@ -92,14 +92,14 @@ pub enum FlashAttn {
 }
 
 impl FlashAttn {
-    /// The choice for an evaluation. Left to llama.cpp (`auto`), a CPU-only build turns
-    /// flash attention on, and its CPU kernel is slow for small batches deep in a context,
-    /// which is all evaluation does after a shared prefix: llama-bench, SmolLM2-135M Q4_K_M
+    /// The choice for evaluation and chat. Left to llama.cpp (`auto`), a CPU-only build
+    /// turns flash attention on, and its CPU kernel is slow for small batches deep in a
+    /// context, which is what evaluation after a shared prefix and chat turns are: llama-bench, SmolLM2-135M Q4_K_M
     /// at depth 1000, 2 threads, generation 60.4 t/s off against 24.6 on (gemma-3-270m 53.5
     /// against 56.2); MMLU questions after their prefix (3 subjects × 20) 9.4 s off against
     /// 23.9 s on. Only a whole long prompt gains from it (pp512 518 t/s on, 427 off). So
     /// `auto` means off on the CPU; an explicit choice is kept.
-    pub fn for_eval(self, cpu_only: bool) -> FlashAttn {
+    pub fn for_decoding(self, cpu_only: bool) -> FlashAttn {
         match self {
             FlashAttn::Auto if cpu_only => FlashAttn::Off,
             other => other,

@@ -51,8 +51,7 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
     let longest_prefix = prefixes.values().map(|p| p.len()).max().unwrap_or(0);
     let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
     let generates = units.iter().any(|u| u.tokens.generates());
-    let cpu_only = crate::build_info::BuildInfo::get().backends == "cpu"
-        || job.model_options.gpu_layers == Some(0);
+    let cpu_only = crate::build_info::cpu_only() || job.model_options.gpu_layers == Some(0);
     let (parallel, parallel_reason) = if job.parallel != AUTO_PARALLEL {
         (job.parallel, None)
     } else if !generates && cpu_only {
@@ -77,7 +76,7 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
         ctx.n_ctx =
             parallel::context_cells(longest_prefix, longest_own, parallel, ctx.stream_per_seq);
     }
-    ctx.flash_attn = ctx.flash_attn.for_eval(cpu_only);
+    ctx.flash_attn = ctx.flash_attn.for_decoding(cpu_only);
     let mut engine = model.new_engine(&ctx)?;
     let opts = engine.options().clone();
     // An explicit `--ctx` is shared out among the sequences, as llama-server does.

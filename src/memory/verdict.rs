@@ -159,11 +159,20 @@ pub fn judge(cap: Option<&MemCap>, end: &JobEnd<'_>) -> (Verdict, String) {
             )
         });
     // Tokens/s against uncapped is the direct test; disk reads are the evidence without it.
+    // Only a cgroup makes the kernel drop the weights' pages, and pages it dropped are read
+    // again: under RLIMIT_AS or the watchdog, or without re-reads, a slower run is other
+    // load on the machine, not the cap.
+    let evicts = cap
+        .is_some_and(|c| matches!(c.mechanism, Mechanism::CgroupV1 | Mechanism::CgroupV2))
+        && reread.as_ref().is_none_or(|(reread, _)| *reread);
     if let (Some(capped), Some(free)) = (end.tg_capped, end.tg_uncapped) {
         let ratio = if free > 0.0 { capped / free } else { 1.0 };
         let reads = reread.map(|(_, r)| format!("; {r}")).unwrap_or_default();
-        let speed = format!("generation {capped:.1} t/s under the cap vs {free:.1} t/s uncapped ({ratio:.2}×){reads}");
-        return if ratio < THRASHING_SPEED_RATIO {
+        let mut speed = format!("generation {capped:.1} t/s under the cap vs {free:.1} t/s uncapped ({ratio:.2}×){reads}");
+        if ratio < THRASHING_SPEED_RATIO && !evicts {
+            speed.push_str("; slower, but this cap evicts no pages: other load, not the cap");
+        }
+        return if ratio < THRASHING_SPEED_RATIO && evicts {
             (Verdict::Thrashing, speed)
         } else {
             (
@@ -312,9 +321,18 @@ mod tests {
     #[test]
     fn slow_or_rereading_is_thrashing_and_otherwise_it_fits() {
         let c = cap(Mechanism::CgroupV1);
+        // The 270 MiB file read once: slow is other load, not the cap.
         let o = outcome(ChildExit::Code(0), Some(applied(0, false)), Some(280 << 20));
         let mut e = end(&o, None);
         assert_eq!(judge(Some(&c), &e).0, Verdict::Fits);
+        e.tg_capped = Some(20.0);
+        e.tg_uncapped = Some(100.0);
+        let (v, why) = judge(Some(&c), &e);
+        assert_eq!(v, Verdict::Fits, "{why}");
+        assert!(why.contains("other load"), "{why}");
+        // Read again and again: slow is the cap.
+        let o = outcome(ChildExit::Code(0), Some(applied(0, false)), Some(1 << 30));
+        let mut e = end(&o, None);
         e.tg_capped = Some(20.0);
         e.tg_uncapped = Some(100.0);
         let (v, why) = judge(Some(&c), &e);
@@ -324,6 +342,19 @@ mod tests {
         assert_eq!(judge(Some(&c), &e).0, Verdict::Fits);
         let o = outcome(ChildExit::Code(0), Some(applied(0, false)), Some(2 << 30));
         assert_eq!(judge(Some(&c), &end(&o, None)).0, Verdict::Thrashing);
+    }
+
+    #[test]
+    fn a_slow_run_under_a_cap_that_evicts_nothing_is_not_thrashing() {
+        let o = outcome(ChildExit::Code(0), Some(applied(0, false)), Some(0));
+        let mut e = end(&o, None);
+        e.tg_capped = Some(7.3);
+        e.tg_uncapped = Some(40.2);
+        for m in [Mechanism::Watchdog, Mechanism::RlimitAs] {
+            let (v, why) = judge(Some(&cap(m)), &e);
+            assert_eq!(v, Verdict::Fits, "{why}");
+            assert!(why.contains("other load"), "{why}");
+        }
     }
 
     #[test]

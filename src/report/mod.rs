@@ -16,8 +16,9 @@ use anyhow::{Context, Result};
 
 use crate::store::Store;
 
-/// Writes results.csv, comparison.csv, comparison.md, frontier.svg and memory.csv/.md for
-/// the store into `dir`; returns the files written.
+/// Writes results.csv, comparison.csv, comparison.md, frontier.svg, format.md (when cells
+/// ran several prompt formats) and memory.csv/.md for the store into `dir`; returns the
+/// files written.
 pub fn write(store: &Store, dir: &Path) -> Result<Vec<PathBuf>> {
     let cells = data::load(store)?;
     let mut files: Vec<(&str, Vec<u8>)> = vec![
@@ -25,6 +26,10 @@ pub fn write(store: &Store, dir: &Path) -> Result<Vec<PathBuf>> {
         ("comparison.csv", tables::comparison_csv(&cells)?),
         ("comparison.md", tables::comparison_md(&cells).into_bytes()),
     ];
+    let formats = tables::format_sensitivity_md(&cells);
+    if !formats.is_empty() {
+        files.push(("format.md", formats.into_bytes()));
+    }
     if let Some(svg) = plot::frontier_svg(&cells)? {
         files.push(("frontier.svg", svg.into_bytes()));
     }
