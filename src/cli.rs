@@ -80,15 +80,8 @@ pub struct InspectArgs {
     /// Also estimate peak memory at these context sizes (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub ctx: Vec<u64>,
-    /// Sequences sharing the KV cache, for the estimate.
-    #[arg(long, default_value_t = 1)]
-    pub parallel: u64,
-    /// KV cache type, for the estimate.
-    #[arg(long = "kv-type", value_enum, default_value_t = crate::memory::KvType::F16)]
-    pub kv_type: crate::memory::KvType,
-    /// Estimate for weights read into memory instead of memory-mapped.
-    #[arg(long = "no-mmap")]
-    pub no_mmap: bool,
+    #[command(flatten)]
+    pub estimate: EstimateArgs,
     /// Print the estimate's arithmetic.
     #[arg(long)]
     pub explain: bool,
@@ -185,6 +178,38 @@ pub struct RunArgs {
     /// Flash attention.
     #[arg(long = "flash-attn", value_enum, default_value_t = FlashAttn::Auto)]
     pub flash_attn: FlashAttn,
+}
+
+/// How the run a memory estimate is for would be set up (`inspect --ctx`, `plan`).
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// Sequences sharing the KV cache.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u64,
+    /// KV cache type.
+    #[arg(long = "kv-type", value_enum, default_value_t = crate::memory::KvType::F16)]
+    pub kv_type: crate::memory::KvType,
+    /// Weights read into memory instead of memory-mapped.
+    #[arg(long = "no-mmap")]
+    pub no_mmap: bool,
+}
+
+impl EstimateArgs {
+    /// The run at `n_ctx` cells with these weight copies.
+    pub fn run_shape(
+        &self,
+        n_ctx: u64,
+        copies: crate::memory::WeightCopies,
+    ) -> crate::memory::RunShape {
+        crate::memory::RunShape {
+            n_ctx,
+            n_seq: self.parallel.max(1),
+            n_ubatch: 512,
+            kv_type: self.kv_type,
+            mmap: !self.no_mmap,
+            copies,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -528,14 +553,8 @@ pub struct PlanArgs {
     pub models: Option<Vec<String>>,
     #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
     pub quants: Vec<String>,
-    /// Sequences sharing the KV cache.
-    #[arg(long, default_value_t = 1)]
-    pub parallel: u64,
-    #[arg(long = "kv-type", value_enum, default_value_t = crate::memory::KvType::F16)]
-    pub kv_type: crate::memory::KvType,
-    /// Weights read into memory instead of memory-mapped.
-    #[arg(long = "no-mmap")]
-    pub no_mmap: bool,
+    #[command(flatten)]
+    pub estimate: EstimateArgs,
     /// The weight copies llama.cpp's CPU backend makes (AMX or repacked layouts): `auto` is
     /// this build on this CPU; name another to plan for a different machine.
     #[arg(long = "weight-copies", value_enum, default_value_t = WeightCopiesArg::Auto)]

@@ -11,9 +11,7 @@ use crate::engine::LlamaProjection;
 use crate::gguf::{self, ModelSummary};
 use crate::hashing::HashCache;
 use crate::memory::projection::llama_projection;
-use crate::memory::{
-    estimate, local_weight_copies, MemoryEstimate, ModelShape, RunShape, WeightCopies,
-};
+use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, WeightCopies};
 use crate::output::progress;
 use crate::units;
 
@@ -128,21 +126,14 @@ fn inspect_one(
         .ctx
         .iter()
         .map(|&n_ctx| -> Result<ContextMemory> {
-            let run = RunShape {
-                n_ctx,
-                n_seq: args.parallel.max(1),
-                n_ubatch: 512,
-                kv_type: args.kv_type,
-                mmap: !args.no_mmap,
-                copies,
-            };
+            let run = args.estimate.run_shape(n_ctx, copies);
             let llama = if args.llama_projection {
                 Some(llama_projection(
                     path,
                     n_ctx as u32,
-                    args.parallel.max(1) as u32,
-                    512,
-                    !args.no_mmap,
+                    run.n_seq as u32,
+                    run.n_ubatch as u32,
+                    run.mmap,
                 )?)
             } else {
                 None

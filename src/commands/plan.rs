@@ -14,9 +14,7 @@ use crate::cli::{PlanArgs, WeightCopiesArg};
 use crate::error::bad_input;
 use crate::gguf::ModelSummary;
 use crate::hub::{Hub, HubConfig, RepoKind};
-use crate::memory::{
-    estimate, local_weight_copies, MemoryEstimate, ModelShape, RunShape, WeightCopies,
-};
+use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, WeightCopies};
 use crate::output::table::{markdown, Align};
 use crate::units;
 
@@ -127,14 +125,7 @@ pub fn run(args: &PlanArgs) -> Result<i32> {
                 }
             };
             for &n_ctx in &args.ctx {
-                let run = RunShape {
-                    n_ctx,
-                    n_seq: args.parallel.max(1),
-                    n_ubatch: 512,
-                    kv_type: args.kv_type,
-                    mmap: !args.no_mmap,
-                    copies,
-                };
+                let run = args.estimate.run_shape(n_ctx, copies);
                 let e = estimate(&shape, &run);
                 let headroom = ram as i64 - e.total as i64;
                 rows.push(PlanRow {

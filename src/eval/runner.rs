@@ -84,6 +84,30 @@ pub struct CellOutcome {
     pub memory: Option<MemoryRecord>,
 }
 
+impl CellOutcome {
+    /// A cell that ended before any worker ran: nothing left to do, or refused.
+    fn without_worker(cell_id: i64, skipped: usize, refused: Option<MemoryRecord>) -> Self {
+        CellOutcome {
+            cell_id,
+            status: if refused.is_some() {
+                CellStatus::Failed
+            } else {
+                CellStatus::Done
+            },
+            error: refused.as_ref().map(|r| r.detail.clone()),
+            peak_rss_bytes: None,
+            ready: None,
+            stored: 0,
+            skipped,
+            elapsed_ms: 0.0,
+            task_wall_ms: Vec::new(),
+            engine_stats: None,
+            sandbox_ms: 0.0,
+            memory: refused,
+        }
+    }
+}
+
 /// Messages the main loop receives from the worker reader and the sandbox threads.
 enum Msg {
     Worker(Event),
@@ -149,20 +173,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     }
     if units.is_empty() {
         store.finish_cell(cell_id, CellStatus::Done, None, None, None)?;
-        return Ok(CellOutcome {
-            cell_id,
-            status: CellStatus::Done,
-            error: None,
-            peak_rss_bytes: None,
-            ready: None,
-            stored: 0,
-            skipped,
-            elapsed_ms: 0.0,
-            task_wall_ms: Vec::new(),
-            engine_stats: None,
-            sandbox_ms: 0.0,
-            memory: None,
-        });
+        return Ok(CellOutcome::without_worker(cell_id, skipped, None));
     }
     if run
         .plans
@@ -202,20 +213,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             None,
             None,
         )?;
-        return Ok(CellOutcome {
-            cell_id,
-            status: CellStatus::Failed,
-            error: Some(refused.detail.clone()),
-            peak_rss_bytes: None,
-            ready: None,
-            stored: 0,
-            skipped,
-            elapsed_ms: 0.0,
-            task_wall_ms: Vec::new(),
-            engine_stats: None,
-            sandbox_ms: 0.0,
-            memory: Some(refused),
-        });
+        return Ok(CellOutcome::without_worker(cell_id, skipped, Some(refused)));
     }
     guard::before_run(run.mem_cap.as_ref(), &run.model_path, model_options);
 
