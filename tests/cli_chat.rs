@@ -41,11 +41,7 @@ fn demo_runs_each_model_and_reports_speed() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert!(
         stdout.starts_with("=== SmolLM2-135M-Instruct.Q4_K_M.gguf"),
         "{stdout}"

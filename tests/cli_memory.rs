@@ -197,11 +197,7 @@ fn a_sweep_records_a_refused_cell_and_goes_on() {
     assert!(memory.contains("refused"), "{memory}");
 
     let out = sweep_under("1GiB", &dir.path().join("big"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let csv = std::fs::read_to_string(dir.path().join("big/comparison.csv")).unwrap();
     assert!(csv.lines().next().unwrap().contains("fits_1GiB"), "{csv}");
     assert_eq!(
@@ -225,11 +221,7 @@ fn llama_cpp_projects_the_same_kv_cache() {
         .arg(model(SMOLLM_Q4_K_M))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let m = &v["memory"][0];
     let ours = m["estimate"]["kv_cache"].as_u64().unwrap();
@@ -258,11 +250,7 @@ fn plan_verdicts_follow_its_arithmetic() {
         .env("HF_HOME", tempfile::tempdir().unwrap().path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     let table_rows: Vec<&str> = text
         .lines()
@@ -328,11 +316,7 @@ fn plan_reads_only_the_headers_from_the_hub() {
         .arg(&catalog)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), 3);
     for f in [SMOLLM_Q4_K_M, SMOLLM_Q8_0, SMOLLM_F16] {

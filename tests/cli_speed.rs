@@ -19,11 +19,7 @@ fn json_rows_carry_speed_memory_and_provenance() {
         .arg(model(SMOLLM_Q4_K_M))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let rows = rows(&out.stdout);
     let tests: Vec<&str> = rows.iter().map(|r| r["test"].as_str().unwrap()).collect();
     assert_eq!(tests, ["pp64", "tg16"]);
@@ -58,11 +54,7 @@ fn peak_rss_is_per_model() {
         .arg(model(GEMMA_Q4_K_M))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let rows = rows(&out.stdout);
     let small = rows[0]["peak_rss_bytes"].as_u64().unwrap();
     let big = rows[1]["peak_rss_bytes"].as_u64().unwrap();
@@ -124,11 +116,7 @@ fn peak_rss_agrees_with_gnu_time() {
         .arg(model(SMOLLM_Q4_K_M))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let ours = rows(&out.stdout)[0]["peak_rss_bytes"].as_u64().unwrap() as f64;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let kib: f64 = stderr

@@ -38,3 +38,12 @@ pub fn frontier() -> assert_cmd::Command {
     );
     cmd
 }
+
+/// Fails the test with the command's stderr unless it exited 0.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
