@@ -47,6 +47,10 @@ fn sequences(trace: &[Fed], prefix_seq: i32) -> Vec<Vec<Token>> {
                 cells.insert(seq, p);
             }
             Fed::Clear { seq } => finish(seq, &mut cells),
+            Fed::Move { from, to } => {
+                let c = cells.remove(&from).unwrap_or_default();
+                cells.insert(to, c);
+            }
             Fed::Truncate { seq, keep } => {
                 if let Some(c) = cells.get_mut(&seq) {
                     c.truncate(keep);

@@ -6,12 +6,24 @@ mod common;
 
 use common::{model, SMOLLM_Q4_K_M};
 use frontier::engine::{
-    ContextOptions, Engine, GenRequest, LoadedModel, Logits, ModelOptions, ScoreRequest,
-    StopReason, Tokenizer,
+    ContextOptions, Engine, GenRequest, GenResult, LlamaEngine, LoadedModel, Logits, ModelOptions,
+    ScoreRequest, StopReason, Tokenizer,
 };
 
 fn load() -> LoadedModel {
     LoadedModel::load(&model(SMOLLM_Q4_K_M), &ModelOptions::default()).unwrap()
+}
+
+/// How many of the batched generations `together` equal the request generated alone.
+fn same_as_alone(
+    single: &mut LlamaEngine<'_>,
+    reqs: &[GenRequest],
+    together: &[GenResult],
+) -> usize {
+    reqs.iter()
+        .zip(together)
+        .filter(|(r, t)| single.generate(std::slice::from_ref(*r)).unwrap()[0].text == t.text)
+        .count()
 }
 
 fn opts(n_ctx: u32, n_seq: u32) -> ContextOptions {
@@ -147,13 +159,7 @@ fn batched_sequences_match_one_at_a_time() {
             })
             .collect();
         let together = batched.generate(&reqs).unwrap();
-        let mut same = 0;
-        for (r, t) in reqs.iter().zip(&together) {
-            let alone = single.generate(std::slice::from_ref(r)).unwrap();
-            if alone[0].text == t.text {
-                same += 1;
-            }
-        }
+        let same = same_as_alone(&mut single, &reqs, &together);
         assert!(
             same >= 2,
             "batched generations should match single ones: {same}/3"
@@ -178,4 +184,53 @@ fn batched_sequences_match_one_at_a_time() {
             );
         }
     }
+}
+
+/// Continuous batching with a KV stream per sequence: finished slots are refilled, and once
+/// no request is left the working sequences move down to the lowest ids (llama.cpp batches
+/// only consecutive ids together). Every generation still equals its one-at-a-time run.
+#[test]
+fn refilled_and_moved_sequences_match_one_at_a_time() {
+    let m = load();
+    let mut single = m.new_engine(&opts(1024, 1)).unwrap();
+    let mut batched = m
+        .new_engine(&ContextOptions {
+            stream_per_seq: true,
+            ..opts(3 * 1024, 3)
+        })
+        .unwrap();
+    batched.set_trace(true);
+    let prompts = [
+        "Once upon a time,",
+        "The sky is",
+        "def add(a, b):\n",
+        "Question: What is 2 + 3?\nAnswer:",
+        "List three colours:",
+        "My favourite food is",
+    ];
+    // The first request outlives the others; the fifth outlives the sixth, which ends last
+    // of the refills, so the fifth's sequence is moved down into the sixth's freed id.
+    let limits = [24, 3, 3, 3, 20, 5];
+    let reqs: Vec<GenRequest> = prompts
+        .iter()
+        .zip(limits)
+        .map(|(p, max_tokens)| GenRequest {
+            prompt: single.tokenize(p, false).unwrap(),
+            max_tokens,
+            stop: Vec::new(),
+        })
+        .collect();
+    let together = batched.generate(&reqs).unwrap();
+    let moves = batched
+        .trace()
+        .iter()
+        .filter(|f| matches!(f, frontier::engine::Fed::Move { .. }))
+        .count();
+    assert!(moves >= 1, "a sequence should have moved to a lower id");
+    let same = same_as_alone(&mut single, &reqs, &together);
+    assert!(
+        same >= 5,
+        "batched generations should match single ones: {same}/6"
+    );
+    assert!(batched.stats().generation_steps > 0);
 }

@@ -18,7 +18,6 @@ use crate::eval::aggregate::{summarize, TaskSummary};
 use crate::eval::runner::{run_cell, CellRun, EngineSettings};
 use crate::eval::AUTO_PARALLEL;
 use crate::store::{CellStatus, Store};
-use crate::tasks::TaskName;
 
 pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let tasks = parse_tasks(&args.tasks.tasks)?;
@@ -90,6 +89,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     })?;
 
     let mut summaries = Vec::new();
+    let mut wall_ms = Vec::new();
     for plan in &plans {
         let runs = store.task_runs(Some(outcome.cell_id))?;
         if let Some(tr) = runs.iter().find(|t| t.task_key == plan.key()) {
@@ -105,10 +105,17 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
                 s.task = format!("{} ({})", s.task, plan.format.as_str());
             }
             summaries.push(s);
+            wall_ms.push(
+                outcome
+                    .task_wall_ms
+                    .iter()
+                    .find(|(key, _)| *key == plan.key())
+                    .map(|&(_, ms)| ms),
+            );
         }
     }
     let mut out = std::io::stdout().lock();
-    out.write_all(render_summary(&summaries, &outcome.task_wall_ms).as_bytes())?;
+    out.write_all(render_summary(&summaries, &wall_ms).as_bytes())?;
     if !quiet {
         eprint!("{}", throughput_line(&outcome));
         eprintln!(
@@ -136,16 +143,18 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// The summary table: one row per task and metric, MMLU categories below.
-pub fn render_summary(summaries: &[TaskSummary], wall: &[(TaskName, f64)]) -> String {
+/// The summary table: one row per task and metric, MMLU categories below; `wall_ms[i]` is
+/// the wall time of `summaries[i]` in this run (none when all its items were stored before).
+pub fn render_summary(summaries: &[TaskSummary], wall_ms: &[Option<f64>]) -> String {
     use crate::output::table::{markdown, Align::*};
     let pct = |v: f64| format!("{:.1}", v * 100.0);
     let mut rows = Vec::new();
-    for s in summaries {
-        let w = wall
-            .iter()
-            .find(|(t, _)| t.as_str() == s.task)
-            .map_or("-".to_string(), |(_, ms)| format!("{:.1}", ms / 1e3));
+    for (i, s) in summaries.iter().enumerate() {
+        let w = wall_ms
+            .get(i)
+            .copied()
+            .flatten()
+            .map_or("-".to_string(), |ms| format!("{:.1}", ms / 1e3));
         for (metric, p) in &s.metrics {
             rows.push(vec![
                 s.task.clone(),
@@ -211,6 +220,13 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
         st.generation_ms / 1e3,
         o.sandbox_ms / 1e3
     ));
+    if st.generation_steps > 0 {
+        s.push_str(&format!(
+            "generation: {:.1} tokens/s, {:.2} sequences per decode step on average\n",
+            st.generated_tokens as f64 / (st.generation_ms / 1e3).max(1e-9),
+            st.generated_tokens as f64 / st.generation_steps as f64
+        ));
+    }
     if let Some(r) = &o.ready {
         s.push_str(&format!(
             "context: {} tokens, {} sequences{}, KV cache {}\n",

@@ -180,7 +180,7 @@ fn margin(item: &ItemRow) -> Option<f64> {
 }
 
 fn render(paths: &[EvalPath], m: &[Measured], tasks: &[TaskName]) -> String {
-    let mut s = String::from("# Evaluation throughput\n\n| path | items | wall s | items/s | generated tok/s | tokens decoded | reused from prefixes |\n|---|--:|--:|--:|--:|--:|--:|\n");
+    let mut s = String::from("# Evaluation throughput\n\n| path | items | wall s | items/s | generated tok/s | sequences per generation step | tokens decoded | reused from prefixes |\n|---|--:|--:|--:|--:|--:|--:|--:|\n");
     for (p, x) in paths.iter().zip(m) {
         let o = &x.outcome;
         let secs = o.elapsed_ms / 1e3;
@@ -190,9 +190,17 @@ fn render(paths: &[EvalPath], m: &[Measured], tasks: &[TaskName]) -> String {
         } else {
             0.0
         };
+        let per_step = if st.generation_steps > 0 {
+            format!(
+                "{:.2}",
+                st.generated_tokens as f64 / st.generation_steps as f64
+            )
+        } else {
+            "-".to_string()
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {secs:.1} | {:.3} | {gen_tps:.1} | {} | {} |",
+            "| {} | {} | {secs:.1} | {:.3} | {gen_tps:.1} | {per_step} | {} | {} |",
             p.name,
             o.stored,
             o.stored as f64 / secs.max(1e-9),
@@ -214,6 +222,15 @@ fn render(paths: &[EvalPath], m: &[Measured], tasks: &[TaskName]) -> String {
             0.0
         }
     };
+    let full = m[1].outcome.engine_stats.clone().unwrap_or_default();
+    if full.full_step_ms > 0.0 {
+        let _ = writeln!(
+            s,
+            "batched, steps with every sequence slot generating: {:.1} generated tokens/s ({} tokens)",
+            full.full_step_tokens as f64 / (full.full_step_ms / 1e3),
+            full.full_step_tokens
+        );
+    }
     if gen(&m[0]) > 0.0 {
         let _ = writeln!(
             s,

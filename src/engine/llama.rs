@@ -309,6 +309,8 @@ pub enum Fed {
     Clear { seq: i32 },
     /// `seq` cut to its first `keep` cells.
     Truncate { seq: i32, keep: usize },
+    /// Everything `from` held moved to `to` (and `from` emptied).
+    Move { from: i32, to: i32 },
 }
 
 /// Where decode time went: the shared prefixes, the rest of the prompts (questions), and
@@ -323,6 +325,17 @@ pub struct EngineStats {
     pub generation_ms: f64,
     /// Prompt tokens not decoded because the shared prefix already held them.
     pub reused_tokens: u64,
+    /// Generation decode steps that fed back at least one generated token;
+    /// `generated_tokens / generation_steps` is how many sequences decoded together.
+    #[serde(default)]
+    pub generation_steps: u64,
+    /// Generated tokens, and decode time, of the steps in which every sequence slot fed back
+    /// one generated token and nothing else: the engine's own rate at full occupancy, the
+    /// figure `llama-batched-bench` reports for the same number of sequences.
+    #[serde(default)]
+    pub full_step_tokens: u64,
+    #[serde(default)]
+    pub full_step_ms: f64,
 }
 
 /// Bytes of the buffers llama.cpp allocates with a context, read from its own log lines
@@ -568,6 +581,18 @@ impl<'m> LlamaEngine<'m> {
                 t.push(Fed::Clear { seq });
             }
         }
+    }
+
+    /// Moves what sequence `from` holds to the empty sequence `to`. With a KV stream per
+    /// sequence llama.cpp copies the whole stream (before the next decode).
+    fn move_seq(&mut self, from: i32, to: i32) -> Result<()> {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(Fed::Move { from, to });
+        }
+        self.ctx
+            .copy_kv_cache_seq(from, to, None, None)
+            .map_err(|e| anyhow!("{e}"))?;
+        self.clear_seq(from)
     }
 
     /// Drops one sequence from the KV cache.
@@ -988,6 +1013,7 @@ mod generate {
             e.prefix.len()
         };
         let n_ctx_free = n_ctx.saturating_sub(prefix_cells);
+        // Free sequence ids, the lowest last (taken first).
         let mut free_seqs: Vec<i32> = (0..e.options.n_seq_max as i32).rev().collect();
         let mut slots: Vec<Slot> = Vec::new();
         let mut next_req = 0;
@@ -1023,6 +1049,12 @@ mod generate {
             if slots.is_empty() {
                 break;
             }
+            if !unified {
+                compact(e, &mut slots, &mut free_seqs)?;
+            }
+            // llama.cpp puts sequences in one ubatch (one pass over the weights) only in
+            // increasing, consecutive id order, so the batch is built in sequence order.
+            slots.sort_by_key(|s| s.seq);
 
             // Build one batch: prompt chunks for slots still prefilling, one token for others.
             e.batch.clear();
@@ -1070,6 +1102,13 @@ mod generate {
             e.stats.prompt_ms += ms * prefill as f64 / total;
             e.stats.generated_tokens += generated;
             e.stats.generation_ms += ms * generated as f64 / total;
+            if generated > 0 {
+                e.stats.generation_steps += 1;
+            }
+            if prefill == 0 && generated == u64::from(e.options.n_seq_max) {
+                e.stats.full_step_tokens += generated;
+                e.stats.full_step_ms += ms;
+            }
 
             // Sample for every slot that got logits; retire finished ones.
             let mut finished = Vec::new();
@@ -1100,7 +1139,7 @@ mod generate {
             for &(si, reason) in finished.iter().rev() {
                 let s = slots.swap_remove(si);
                 e.clear_seq(s.seq)?;
-                free_seqs.push(s.seq);
+                release(&mut free_seqs, s.seq);
                 reserved -= s.reserved;
                 on_done(
                     s.req,
@@ -1115,5 +1154,35 @@ mod generate {
             }
         }
         Ok(())
+    }
+
+    fn release(free_seqs: &mut Vec<i32>, seq: i32) {
+        free_seqs.push(seq);
+        free_seqs.sort_unstable_by(|a, b| b.cmp(a));
+    }
+
+    /// With a KV stream per sequence, llama.cpp decodes together (in one ubatch) only
+    /// sequences with consecutive ids, so once no request is left to fill a freed id the
+    /// highest working sequences move down into the free ones: the working ids stay 0..k.
+    fn compact(
+        e: &mut LlamaEngine<'_>,
+        slots: &mut [Slot],
+        free_seqs: &mut Vec<i32>,
+    ) -> Result<()> {
+        loop {
+            let Some(&lowest_free) = free_seqs.last() else {
+                return Ok(());
+            };
+            let Some(top) = slots.iter_mut().max_by_key(|s| s.seq) else {
+                return Ok(());
+            };
+            if top.seq < lowest_free {
+                return Ok(());
+            }
+            e.move_seq(top.seq, lowest_free)?;
+            free_seqs.pop();
+            let from = std::mem::replace(&mut top.seq, lowest_free);
+            release(free_seqs, from);
+        }
     }
 }

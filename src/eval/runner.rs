@@ -77,9 +77,9 @@ pub struct CellOutcome {
     pub engine_stats: Option<crate::engine::EngineStats>,
     /// Time spent running generated code in the sandbox (summed over programs).
     pub sandbox_ms: f64,
-    /// Wall time of each task in this run: from the previous task's last item (or the
-    /// model being ready) to its own last item, in milliseconds.
-    pub task_wall_ms: Vec<(TaskName, f64)>,
+    /// Wall time of each task plan (by its key) in this run: from the previous plan's last
+    /// item (or the model being ready) to its own last item, in milliseconds.
+    pub task_wall_ms: Vec<(String, f64)>,
     /// The worker's memory, and its verdict under the cap.
     pub memory: Option<MemoryRecord>,
 }
@@ -131,6 +131,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     let mut pending: HashMap<String, Pending<'_>> = HashMap::new();
     let mut units = Vec::new();
     let mut skipped = 0;
+    let mut plan_runs = Vec::new();
     for plan in run.plans {
         let key = plan.key();
         let tr = store.upsert_task_run(
@@ -144,6 +145,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                 n_items: plan.items.len(),
             },
         )?;
+        plan_runs.push((key, tr.id));
         let done = store.done_items(tr.id)?;
         for item in &plan.items {
             if done.contains(&item.id) {
@@ -280,7 +282,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     let mut ready_at = None;
     let mut engine_stats = None;
     let mut sandbox_ms = 0.0;
-    let mut last_stored: HashMap<TaskName, std::time::Instant> = HashMap::new();
+    let mut last_stored: HashMap<i64, std::time::Instant> = HashMap::new();
     while !(worker_done && in_sandbox == 0) {
         let Ok(msg) = rx.recv() else { break };
         match msg {
@@ -303,7 +305,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                         continue;
                     };
                     store_item(store, p, &r, scored)?;
-                    last_stored.insert(p.task, std::time::Instant::now());
+                    last_stored.insert(p.task_run_id, std::time::Instant::now());
                     pending.remove(&r.key);
                     stored += 1;
                     tick(&bar);
@@ -344,7 +346,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                     }
                 };
                 store_item(store, &p, &r, scored)?;
-                last_stored.insert(p.task, std::time::Instant::now());
+                last_stored.insert(p.task_run_id, std::time::Instant::now());
                 stored += 1;
                 tick(&bar);
             }
@@ -402,10 +404,10 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
     };
     let mut task_wall_ms = Vec::new();
     let mut previous = ready_at.unwrap_or(start);
-    for plan in run.plans {
-        if let Some(&t) = last_stored.get(&plan.task) {
+    for (key, task_run_id) in plan_runs {
+        if let Some(&t) = last_stored.get(&task_run_id) {
             task_wall_ms.push((
-                plan.task,
+                key,
                 t.saturating_duration_since(previous).as_secs_f64() * 1e3,
             ));
             previous = previous.max(t);
