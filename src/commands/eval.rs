@@ -220,11 +220,9 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
         st.generation_ms / 1e3,
         o.sandbox_ms / 1e3
     ));
-    if st.generation_steps > 0 {
+    if let (Some(rate), Some(per_step)) = (st.generation_rate(), st.sequences_per_step()) {
         s.push_str(&format!(
-            "generation: {:.1} tokens/s, {:.2} sequences per decode step on average\n",
-            st.generated_tokens as f64 / (st.generation_ms / 1e3).max(1e-9),
-            st.generated_tokens as f64 / st.generation_steps as f64
+            "generation: {rate:.1} tokens/s, {per_step:.2} sequences per decode step on average\n"
         ));
     }
     if let Some(r) = &o.ready {

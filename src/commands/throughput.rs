@@ -185,19 +185,10 @@ fn render(paths: &[EvalPath], m: &[Measured], tasks: &[TaskName]) -> String {
         let o = &x.outcome;
         let secs = o.elapsed_ms / 1e3;
         let st = o.engine_stats.clone().unwrap_or_default();
-        let gen_tps = if st.generation_ms > 0.0 {
-            st.generated_tokens as f64 / (st.generation_ms / 1e3)
-        } else {
-            0.0
-        };
-        let per_step = if st.generation_steps > 0 {
-            format!(
-                "{:.2}",
-                st.generated_tokens as f64 / st.generation_steps as f64
-            )
-        } else {
-            "-".to_string()
-        };
+        let gen_tps = st.generation_rate().unwrap_or(0.0);
+        let per_step = st
+            .sequences_per_step()
+            .map_or("-".to_string(), |v| format!("{v:.2}"));
         let _ = writeln!(
             s,
             "| {} | {} | {secs:.1} | {:.3} | {gen_tps:.1} | {per_step} | {} | {} |",
@@ -214,21 +205,14 @@ fn render(paths: &[EvalPath], m: &[Measured], tasks: &[TaskName]) -> String {
         "\nbatched / one-at-a-time: {:.2}× items/s",
         ips(&m[1]) / ips(&m[0])
     );
-    let gen = |x: &Measured| {
-        let st = x.outcome.engine_stats.clone().unwrap_or_default();
-        if st.generation_ms > 0.0 {
-            st.generated_tokens as f64 / (st.generation_ms / 1e3)
-        } else {
-            0.0
-        }
-    };
-    let full = m[1].outcome.engine_stats.clone().unwrap_or_default();
-    if full.full_step_ms > 0.0 {
+    let stats = |x: &Measured| x.outcome.engine_stats.clone().unwrap_or_default();
+    let gen = |x: &Measured| stats(x).generation_rate().unwrap_or(0.0);
+    let batched = stats(&m[1]);
+    if let Some(rate) = batched.full_step_rate() {
         let _ = writeln!(
             s,
-            "batched, steps with every sequence slot generating: {:.1} generated tokens/s ({} tokens)",
-            full.full_step_tokens as f64 / (full.full_step_ms / 1e3),
-            full.full_step_tokens
+            "batched, steps with every sequence slot generating: {rate:.1} generated tokens/s ({} tokens)",
+            batched.full_step_tokens
         );
     }
     if gen(&m[0]) > 0.0 {

@@ -338,6 +338,25 @@ pub struct EngineStats {
     pub full_step_ms: f64,
 }
 
+impl EngineStats {
+    /// Generated tokens per second of generation time; `None` before any generation.
+    pub fn generation_rate(&self) -> Option<f64> {
+        (self.generation_ms > 0.0)
+            .then(|| self.generated_tokens as f64 / (self.generation_ms / 1e3))
+    }
+
+    /// How many sequences fed back a generated token per generation step, on average.
+    pub fn sequences_per_step(&self) -> Option<f64> {
+        (self.generation_steps > 0)
+            .then(|| self.generated_tokens as f64 / self.generation_steps as f64)
+    }
+
+    /// Generated tokens per second in the steps where every sequence slot generated.
+    pub fn full_step_rate(&self) -> Option<f64> {
+        (self.full_step_ms > 0.0).then(|| self.full_step_tokens as f64 / (self.full_step_ms / 1e3))
+    }
+}
+
 /// Bytes of the buffers llama.cpp allocates with a context, read from its own log lines
 /// (`KV buffer size = … MiB`, `compute buffer size = … MiB`); `None` when not logged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
