@@ -25,6 +25,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("smollm3", include_str!("../../prompts/smollm3.toml")),
     ("gemma", include_str!("../../prompts/gemma.toml")),
     ("gemma-3", include_str!("../../prompts/gemma-3.toml")),
+    ("gemma-base", include_str!("../../prompts/gemma-base.toml")),
     ("phi-2", include_str!("../../prompts/phi-2.toml")),
     ("llama-3", include_str!("../../prompts/llama-3.toml")),
     ("qwen", include_str!("../../prompts/qwen.toml")),
@@ -78,6 +79,10 @@ pub struct MatchRules {
     /// Chat template families (`chatml`, `gemma`, `llama3`, ...).
     #[serde(default)]
     pub templates: Vec<String>,
+    /// Only for models with (`true`) or without (`false`) an embedded chat template: a
+    /// pretrained model usually carries none and prompts differently from its instruct twin.
+    #[serde(default)]
+    pub embedded_template: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +249,10 @@ pub fn select_family(summary: &ModelSummary, file_name: &str) -> Family {
             .iter()
             .any(|n| name.contains(&n.to_ascii_lowercase()));
         let templ = template.is_some_and(|t| m.templates.iter().any(|x| x == t));
+        let presence = m.embedded_template.map(|want| want == template.is_some());
+        if presence == Some(false) {
+            continue;
+        }
         // A family for particular models needs its model's name (or, when it lists no
         // names, its architecture); only the generic families go by the template alone.
         let eligible = if !m.names.is_empty() {
@@ -256,8 +265,12 @@ pub fn select_family(summary: &ModelSummary, file_name: &str) -> Family {
         if !eligible {
             continue;
         }
-        // A name match is the strongest signal; architecture and template refine it.
-        let score = u32::from(named) * 4 + u32::from(arch) * 2 + u32::from(templ);
+        // A name match is the strongest signal; architecture, template and whether there
+        // is one at all refine it.
+        let score = u32::from(named) * 4
+            + u32::from(arch) * 2
+            + u32::from(templ)
+            + u32::from(presence == Some(true));
         if score > 0 && best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, f));
         }

@@ -26,6 +26,7 @@ fn every_family_renders_as_expected() {
         ("chatml", "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"),
         ("gemma", "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n<start_of_turn>user\n2+2?<end_of_turn>\n<start_of_turn>model\n"),
         ("gemma-3", "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n<start_of_turn>user\n2+2?<end_of_turn>\n<start_of_turn>model\n"),
+        ("gemma-base", "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n<start_of_turn>user\n2+2?<end_of_turn>\n<start_of_turn>model\n"),
         ("llama-3", "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"),
         ("phi-2", "Be brief.\nInstruct: Hi\nOutput: Hello!\nInstruct: 2+2?\nOutput:"),
         ("raw", "Be brief.\n\nHi\nHello!\n\n2+2?\n"),
@@ -122,62 +123,67 @@ fn selection_follows_metadata() {
         tensor_data_bytes: 0,
         tensor_types: vec![],
     };
-    assert_eq!(
-        select_family(
-            &summary("llama", "Smollm2 135M 8k", Some("chatml")),
-            "x.gguf"
-        )
-        .name,
-        "smollm2"
-    );
-    assert_eq!(
-        select_family(
-            &summary("gemma3", "Gemma 3 270m", None),
-            "gemma-3-270m-q4_k_m.gguf"
-        )
-        .name,
-        "gemma-3"
-    );
-    assert_eq!(
-        select_family(&summary("phi2", "Phi2", None), "phi-2.Q4_K_M.gguf").name,
-        "phi-2"
-    );
-    assert_eq!(
-        select_family(
-            &summary("llama", "Llama 3.2 1B Instruct", Some("llama3")),
-            "x.gguf"
-        )
-        .name,
-        "llama-3"
-    );
-    assert_eq!(
-        select_family(
-            &summary("qwen2", "Qwen2.5 0.5B Instruct", Some("chatml")),
-            "x.gguf"
-        )
-        .name,
-        "qwen"
-    );
-    assert_eq!(
-        select_family(&summary("smollm3", "SmolLM3 3B", Some("chatml")), "x.gguf").name,
-        "smollm3"
-    );
-    assert_eq!(
-        select_family(&summary("mystery", "Mystery", Some("chatml")), "x.gguf").name,
-        "chatml"
-    );
-    assert_eq!(
-        select_family(&summary("mystery", "Mystery", None), "x.gguf").name,
-        "raw"
-    );
-    assert_eq!(
-        select_family(
-            &summary("llama", "TinyLlama 1.1B Chat", Some("chatml")),
-            "x.gguf"
-        )
-        .name,
-        "chatml"
-    );
+    // (architecture, GGUF name, embedded template family, file name, expected family)
+    let cases = [
+        (
+            "llama",
+            "Smollm2 135M 8k",
+            Some("chatml"),
+            "x.gguf",
+            "smollm2",
+        ),
+        (
+            "gemma3",
+            "Gemma 3 270m",
+            None,
+            "gemma-3-270m-q4_k_m.gguf",
+            "gemma-base",
+        ),
+        (
+            "gemma3",
+            "Gemma 3 270m It",
+            Some("gemma"),
+            "gemma-3-270m-it.gguf",
+            "gemma-3",
+        ),
+        ("gemma", "gemma-2b-it", Some("gemma"), "x.gguf", "gemma"),
+        (
+            "gemma2",
+            "Gemma 2 2b",
+            None,
+            "gemma-2-2b.gguf",
+            "gemma-base",
+        ),
+        ("phi2", "Phi2", None, "phi-2.Q4_K_M.gguf", "phi-2"),
+        (
+            "llama",
+            "Llama 3.2 1B Instruct",
+            Some("llama3"),
+            "x.gguf",
+            "llama-3",
+        ),
+        (
+            "qwen2",
+            "Qwen2.5 0.5B Instruct",
+            Some("chatml"),
+            "x.gguf",
+            "qwen",
+        ),
+        ("smollm3", "SmolLM3 3B", Some("chatml"), "x.gguf", "smollm3"),
+        ("mystery", "Mystery", Some("chatml"), "x.gguf", "chatml"),
+        ("mystery", "Mystery", None, "x.gguf", "raw"),
+        (
+            "llama",
+            "TinyLlama 1.1B Chat",
+            Some("chatml"),
+            "x.gguf",
+            "chatml",
+        ),
+    ];
+    for (arch, name, template, file, want) in cases {
+        let got = select_family(&summary(arch, name, template), file).name;
+        assert_eq!(got, want, "{arch} {name} {template:?} {file}");
+    }
 }
 
 #[test]

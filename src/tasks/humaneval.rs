@@ -159,3 +159,39 @@ pub fn score(item: &Item, response: &Response, outcome: &Outcome) -> Scored {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets::Source;
+    use crate::prompts::family_named;
+
+    fn first_item(format: Format, family: &str) -> (Item, String) {
+        let files = DatasetFiles::open("humaneval", &Source::Embedded).unwrap();
+        let style =
+            PromptStyle::for_model(format, family_named(family).unwrap(), None, "", "").unwrap();
+        let (items, _) = build(&files, false, Some(1), MAX_TOKENS, &style).unwrap();
+        let (tasks, _) = humaneval::load(&files, false).unwrap();
+        (items.into_iter().next().unwrap(), tasks[0].prompt.clone())
+    }
+
+    /// A family whose code rule is `completion` prompts with the function alone and lm-eval's
+    /// stops, even in the tuned format; a turn-based family wraps it in a user turn.
+    #[test]
+    fn completion_families_prompt_code_as_a_completion() {
+        let (item, function) = first_item(Format::Tuned, "gemma-base");
+        let Work::Generate { prompt, stop, .. } = &item.work else {
+            panic!("generation expected")
+        };
+        assert_eq!(prompt, &function);
+        assert_eq!(stop, &STOPS.map(String::from).to_vec());
+
+        let (item, function) = first_item(Format::Tuned, "gemma-3");
+        let Work::Generate { prompt, stop, .. } = &item.work else {
+            panic!("generation expected")
+        };
+        assert!(prompt.starts_with("<start_of_turn>user\n"), "{prompt}");
+        assert!(prompt.contains(&function) && prompt.ends_with("<start_of_turn>model\n"));
+        assert!(stop.contains(&"<end_of_turn>".to_string()), "{stop:?}");
+    }
+}
