@@ -68,6 +68,16 @@ pub fn params_short(n: u64) -> String {
     }
 }
 
+/// A duration for people: `45s`, `4m 05s`, `1h 07m`.
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +87,9 @@ mod tests {
         assert_eq!(bytes(900), "900 B");
         assert_eq!(bytes(1536), "1.50 KiB");
         assert_eq!(bytes(4 << 30), "4.00 GiB");
+        assert_eq!(duration(45.2), "45s");
+        assert_eq!(duration(245.0), "4m 05s");
+        assert_eq!(duration(4020.0), "1h 07m");
     }
 
     #[test]

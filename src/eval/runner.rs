@@ -228,8 +228,14 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         bar = p.multi.add(bar);
     }
     let overall = run.progress.map(|p| p.overall.clone());
-    let tick = |bar: &indicatif::ProgressBar| {
+    let mut lines = progress::ProgressLines::new(
+        &format!("{} {}", run.cell.model, run.cell.quant),
+        units.len() as u64,
+        run.quiet,
+    );
+    let mut tick = |bar: &indicatif::ProgressBar| {
         bar.inc(1);
+        lines.inc();
         if let Some(o) = &overall {
             o.inc(1);
         }

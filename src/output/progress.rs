@@ -1,6 +1,8 @@
-//! Progress bars (indicatif) on stderr, hidden when stderr is not a terminal or with --quiet.
+//! Progress bars (indicatif) on stderr, hidden when stderr is not a terminal or with
+//! --quiet; in their place a long run sent to a file prints a progress line a minute.
 
 use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -38,4 +40,72 @@ pub fn count_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
             .progress_chars("=> "),
     );
     hidden_unless(bar, quiet)
+}
+
+/// Progress as plain lines for a run whose stderr is not a terminal (a log file, CI): at most
+/// one line per interval, with the rate and the time left, so a long run is not silent.
+pub struct ProgressLines {
+    label: String,
+    total: u64,
+    done: u64,
+    started: Instant,
+    last: Instant,
+    every: Duration,
+    enabled: bool,
+}
+
+impl ProgressLines {
+    /// Lines every minute, only when bars are hidden for want of a terminal (not --quiet).
+    pub fn new(label: &str, total: u64, quiet: bool) -> ProgressLines {
+        let now = Instant::now();
+        ProgressLines {
+            label: label.to_string(),
+            total,
+            done: 0,
+            started: now,
+            last: now,
+            every: Duration::from_secs(60),
+            enabled: !quiet && !std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Counts one item; prints a line when the interval has passed.
+    pub fn inc(&mut self) {
+        self.done += 1;
+        if self.enabled && self.last.elapsed() >= self.every {
+            self.last = Instant::now();
+            eprintln!("{}", self.line(self.started.elapsed().as_secs_f64()));
+        }
+    }
+
+    /// `label: 120/1319 items (9%), 0.21 items/s, about 1h 35m left`.
+    fn line(&self, elapsed_s: f64) -> String {
+        let rate = self.done as f64 / elapsed_s.max(1e-9);
+        let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9);
+        format!(
+            "{}: {}/{} items ({:.0}%), {rate:.2} items/s, about {} left",
+            self.label,
+            self.done,
+            self.total,
+            100.0 * self.done as f64 / self.total.max(1) as f64,
+            crate::units::duration(left)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_give_rate_and_time_left() {
+        let mut p = ProgressLines::new("mmlu", 1000, true);
+        for _ in 0..250 {
+            p.inc();
+        }
+        assert_eq!(
+            p.line(100.0),
+            "mmlu: 250/1000 items (25%), 2.50 items/s, about 5m 00s left"
+        );
+    }
 }
