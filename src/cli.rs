@@ -288,8 +288,8 @@ pub struct TaskArgs {
     #[arg(long, value_delimiter = ',', default_value = "raw")]
     pub format: Vec<String>,
     /// The family template for the tuned format: a built-in name (smollm2, smollm3, gemma,
-    /// gemma-3, gemma-base, phi-2, llama-3, qwen, chatml, raw) or a TOML file; default: chosen from the
-    /// model's metadata.
+    /// gemma-3, gemma-base, phi-2, llama-3, qwen, chatml, raw) or a TOML file; default:
+    /// chosen from the model's metadata.
     #[arg(long)]
     pub template: Option<String>,
 }

@@ -233,7 +233,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         units.len() as u64,
         run.quiet,
     );
-    let mut tick = |bar: &indicatif::ProgressBar| {
+    let tick = |bar: &indicatif::ProgressBar, lines: &mut progress::ProgressLines| {
         bar.inc(1);
         lines.inc();
         if let Some(o) = &overall {
@@ -295,6 +295,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             Msg::Worker(Event::Ready(r)) => {
                 ready = Some(r);
                 ready_at = Some(std::time::Instant::now());
+                lines.restart();
             }
             Msg::Worker(Event::Result(r)) => {
                 let Some(p) = pending.get_mut(&r.key) else {
@@ -314,7 +315,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                     last_stored.insert(p.task_run_id, std::time::Instant::now());
                     pending.remove(&r.key);
                     stored += 1;
-                    tick(&bar);
+                    tick(&bar, &mut lines);
                 }
             }
             Msg::Worker(Event::UnitError { key, message }) => {
@@ -322,7 +323,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                     let failed = unit_failure(&p, &message);
                     store.insert_item(p.task_run_id, &failed)?;
                     stored += 1;
-                    tick(&bar);
+                    tick(&bar, &mut lines);
                 }
             }
             Msg::Worker(Event::Error { message, .. }) => worker_error = Some(message),
@@ -354,7 +355,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
                 store_item(store, &p, &r, scored)?;
                 last_stored.insert(p.task_run_id, std::time::Instant::now());
                 stored += 1;
-                tick(&bar);
+                tick(&bar, &mut lines);
             }
         }
     }

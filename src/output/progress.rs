@@ -69,6 +69,12 @@ impl ProgressLines {
         }
     }
 
+    /// Starts the clock again (when the model is loaded and items start to flow).
+    pub fn restart(&mut self) {
+        self.started = Instant::now();
+        self.last = self.started;
+    }
+
     /// Counts one item; prints a line when the interval has passed.
     pub fn inc(&mut self) {
         self.done += 1;

@@ -226,8 +226,9 @@ pub fn family_named(spec: &str) -> Result<Family> {
         })
 }
 
-/// Picks the family for a model from its metadata: architecture, name (or file name) and
-/// the family of its embedded chat template. The best-scoring file wins; without any match,
+/// Picks the family for a model from its metadata: architecture, name (or file name), the
+/// family of its embedded chat template and whether it has one at all (a family can be only
+/// for models with, or without, a template). The best-scoring file wins; without any match,
 /// `chatml` for ChatML templates and `raw` otherwise.
 pub fn select_family(summary: &ModelSummary, file_name: &str) -> Family {
     let name = format!(
