@@ -228,14 +228,10 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         bar = p.multi.add(bar);
     }
     let overall = run.progress.map(|p| p.overall.clone());
-    let mut lines = progress::ProgressLines::new(
-        &format!("{} {}", run.cell.model, run.cell.quant),
-        units.len() as u64,
-        run.quiet,
-    );
+    let mut lines = progress::ProgressLines::new(run.quiet);
     let tick = |bar: &indicatif::ProgressBar, lines: &mut progress::ProgressLines| {
         bar.inc(1);
-        lines.inc();
+        lines.after_inc(bar);
         if let Some(o) = &overall {
             o.inc(1);
         }
@@ -295,7 +291,8 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
             Msg::Worker(Event::Ready(r)) => {
                 ready = Some(r);
                 ready_at = Some(std::time::Instant::now());
-                lines.restart();
+                // Rates from here on: loading the model is not evaluation time.
+                bar.reset_elapsed();
             }
             Msg::Worker(Event::Result(r)) => {
                 let Some(p) = pending.get_mut(&r.key) else {

@@ -43,12 +43,8 @@ pub fn count_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
 }
 
 /// Progress as plain lines for a run whose stderr is not a terminal (a log file, CI): at most
-/// one line per interval, with the rate and the time left, so a long run is not silent.
+/// one line per interval with a bar's count, rate and time left, so a long run is not silent.
 pub struct ProgressLines {
-    label: String,
-    total: u64,
-    done: u64,
-    started: Instant,
     last: Instant,
     every: Duration,
     enabled: bool,
@@ -56,47 +52,34 @@ pub struct ProgressLines {
 
 impl ProgressLines {
     /// Lines every minute, only when bars are hidden for want of a terminal (not --quiet).
-    pub fn new(label: &str, total: u64, quiet: bool) -> ProgressLines {
-        let now = Instant::now();
+    pub fn new(quiet: bool) -> ProgressLines {
         ProgressLines {
-            label: label.to_string(),
-            total,
-            done: 0,
-            started: now,
-            last: now,
+            last: Instant::now(),
             every: Duration::from_secs(60),
             enabled: !quiet && !std::io::stderr().is_terminal(),
         }
     }
 
-    /// Starts the clock again (when the model is loaded and items start to flow).
-    pub fn restart(&mut self) {
-        self.started = Instant::now();
-        self.last = self.started;
-    }
-
-    /// Counts one item; prints a line when the interval has passed.
-    pub fn inc(&mut self) {
-        self.done += 1;
+    /// Prints `bar`'s state as a line when the interval has passed since the last one.
+    pub fn after_inc(&mut self, bar: &ProgressBar) {
         if self.enabled && self.last.elapsed() >= self.every {
             self.last = Instant::now();
-            eprintln!("{}", self.line(self.started.elapsed().as_secs_f64()));
+            let (done, total) = (bar.position(), bar.length().unwrap_or(0));
+            let secs = bar.elapsed().as_secs_f64();
+            eprintln!("{}", line(&bar.message(), done, total, secs));
         }
     }
+}
 
-    /// `label: 120/1319 items (9%), 0.21 items/s, about 1h 35m left`.
-    fn line(&self, elapsed_s: f64) -> String {
-        let rate = self.done as f64 / elapsed_s.max(1e-9);
-        let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9);
-        format!(
-            "{}: {}/{} items ({:.0}%), {rate:.2} items/s, about {} left",
-            self.label,
-            self.done,
-            self.total,
-            100.0 * self.done as f64 / self.total.max(1) as f64,
-            crate::units::duration(left)
-        )
-    }
+/// `label: 120/1319 items (9%), 0.21 items/s, about 1h 35m left`.
+fn line(label: &str, done: u64, total: u64, elapsed_s: f64) -> String {
+    let rate = done as f64 / elapsed_s.max(1e-9);
+    let left = total.saturating_sub(done) as f64 / rate.max(1e-9);
+    format!(
+        "{label}: {done}/{total} items ({:.0}%), {rate:.2} items/s, about {} left",
+        100.0 * done as f64 / total.max(1) as f64,
+        crate::units::duration(left)
+    )
 }
 
 #[cfg(test)]
@@ -105,12 +88,8 @@ mod tests {
 
     #[test]
     fn lines_give_rate_and_time_left() {
-        let mut p = ProgressLines::new("mmlu", 1000, true);
-        for _ in 0..250 {
-            p.inc();
-        }
         assert_eq!(
-            p.line(100.0),
+            line("mmlu", 250, 1000, 100.0),
             "mmlu: 250/1000 items (25%), 2.50 items/s, about 5m 00s left"
         );
     }
