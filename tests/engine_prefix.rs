@@ -93,7 +93,7 @@ fn shared_prefix_feeds_the_whole_prompts_tokens_and_agrees_in_scores() {
         for c in continuations {
             let (context, continuation) = encode_pair(&m, context, c, add_bos).unwrap();
             requests.push(ScoreRequest {
-                context,
+                context: context.into(),
                 continuation,
             });
         }
@@ -101,7 +101,7 @@ fn shared_prefix_feeds_the_whole_prompts_tokens_and_agrees_in_scores() {
     let mut expected: Vec<Vec<Token>> = requests
         .iter()
         .step_by(4)
-        .map(|r| r.context.clone())
+        .map(|r| r.context.to_vec())
         .collect();
     expected.sort();
 

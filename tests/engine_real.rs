@@ -63,7 +63,7 @@ fn logprobs_match_a_direct_softmax() {
     let continuation = e.tokenize(" Paris, a city of", false).unwrap();
     let scored = e
         .score(&[ScoreRequest {
-            context: context.clone(),
+            context: context.clone().into(),
             continuation: continuation.clone(),
         }])
         .unwrap();
@@ -168,7 +168,7 @@ fn batched_sequences_match_one_at_a_time() {
         let scores: Vec<ScoreRequest> = prompts
             .iter()
             .map(|p| ScoreRequest {
-                context: single.tokenize(p, false).unwrap(),
+                context: single.tokenize(p, false).unwrap().into(),
                 continuation: single.tokenize(" yes", false).unwrap(),
             })
             .collect();

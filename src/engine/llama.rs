@@ -764,7 +764,7 @@ fn plan_sequences(requests: &[ScoreRequest], prefix: &[Token]) -> Vec<SeqJob> {
             let last = r.context.len() - 1;
             jobs.push(SeqJob {
                 shared: common_prefix(&r.context, prefix).min(last),
-                tokens: r.context.clone(),
+                tokens: r.context.to_vec(),
                 predictions: (i..j)
                     .map(|k| Prediction {
                         pos: last,

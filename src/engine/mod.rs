@@ -25,7 +25,8 @@ pub type Token = i32;
 /// Log-probability of a continuation after a context.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreRequest {
-    pub context: Vec<Token>,
+    /// Shared: the choices of one multiple-choice item hold one copy of their context.
+    pub context: std::sync::Arc<[Token]>,
     pub continuation: Vec<Token>,
 }
 

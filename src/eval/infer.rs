@@ -122,9 +122,15 @@ pub fn tokenize_unit(tok: &dyn Tokenizer, work: &Work, add_bos: bool) -> Result<
             context,
             continuations,
         } => {
-            let mut requests = Vec::with_capacity(continuations.len());
+            let mut requests: Vec<ScoreRequest> = Vec::with_capacity(continuations.len());
             for c in continuations {
                 let (context, continuation) = encode_pair(tok, context, c, add_bos)?;
+                // Choices share their context's tokens: one copy per item, not one per
+                // choice (full MMLU holds 14,042 items of ~700 tokens in the worker).
+                let context = match requests.last() {
+                    Some(prev) if *prev.context == context[..] => prev.context.clone(),
+                    _ => context.into(),
+                };
                 requests.push(ScoreRequest {
                     context,
                     continuation,
@@ -259,5 +265,23 @@ mod tests {
         let (ctx, cont) = encode_pair(&t, "Answer: ", "A", true).unwrap();
         let (ctx2, cont2) = encode_pair(&t, "Answer:", " A", true).unwrap();
         assert_eq!((ctx, cont), (ctx2, cont2));
+    }
+
+    #[test]
+    fn choices_of_one_item_hold_one_copy_of_the_context() {
+        let t = WordTokenizer;
+        let work = Work::Choices {
+            context: "Which planet is red? Answer:".into(),
+            continuations: [" A", " B", " C", " D"].map(String::from).to_vec(),
+        };
+        let Tokenized::Choices { requests } = tokenize_unit(&t, &work, true).unwrap() else {
+            panic!("multiple choice tokenizes to choices");
+        };
+        assert_eq!(requests.len(), 4);
+        for (r, c) in requests.iter().zip([" A", " B", " C", " D"]) {
+            let (ctx, cont) = encode_pair(&t, "Which planet is red? Answer:", c, true).unwrap();
+            assert_eq!((&r.context[..], &r.continuation), (&ctx[..], &cont));
+            assert!(std::sync::Arc::ptr_eq(&r.context, &requests[0].context));
+        }
     }
 }

@@ -13,7 +13,12 @@ use crate::engine::{EngineStats, LoadedModel, Tokenizer};
 use crate::worker::{EvalJob, EvalReady, Event};
 
 /// Runs the job, emitting events; returns the elapsed milliseconds and the engine's stats.
-pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(f64, EngineStats)> {
+/// The units are consumed as they are tokenized, so their text is freed as their tokens are
+/// made: the worker's peak RSS is the model's, not the size of the job.
+pub fn run(
+    mut job: EvalJob,
+    emit: &mut dyn FnMut(Event) -> Result<()>,
+) -> Result<(f64, EngineStats)> {
     let start = Instant::now();
     let model = LoadedModel::load(&job.model, &job.model_options)?;
     let add_bos = model.adds_bos();
@@ -23,27 +28,28 @@ pub fn run(job: &EvalJob, emit: &mut dyn FnMut(Event) -> Result<()>) -> Result<(
     // prefix is tokenized once (as the start of a whole prompt: with the BOS token).
     let mut prefixes: std::collections::HashMap<String, Arc<Vec<crate::engine::Token>>> =
         Default::default();
-    let mut units = Vec::with_capacity(job.units.len());
-    for u in &job.units {
+    let work_units = std::mem::take(&mut job.units);
+    let mut units = Vec::with_capacity(work_units.len());
+    for u in work_units {
         let t = tokenize_unit(&model, &u.work, add_bos)?;
         if t.cells_needed() > train_ctx as usize {
             emit(too_long(&u.key, t.cells_needed(), "the model's", train_ctx))?;
             continue;
         }
-        let prefix = match (&u.prefix, job.share_prefix) {
-            (Some(text), true) => Some(match prefixes.get(text) {
+        let prefix = match (u.prefix, job.share_prefix) {
+            (Some(text), true) => Some(match prefixes.get(&text) {
                 Some(p) => p.clone(),
                 None => {
-                    let p = Arc::new(model.tokenize(text, add_bos)?);
-                    prefixes.insert(text.clone(), p.clone());
+                    let p = Arc::new(model.tokenize(&text, add_bos)?);
+                    prefixes.insert(text, p.clone());
                     p
                 }
             }),
             _ => None,
         };
         units.push(Prepared {
-            key: u.key.clone(),
-            group: u.group.clone(),
+            key: u.key,
+            group: u.group,
             prefix,
             tokens: t,
         });

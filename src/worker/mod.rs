@@ -118,6 +118,8 @@ pub fn main_worker() -> Result<i32> {
         .read_line(&mut line)
         .context("reading the job from stdin")?;
     let job: Job = serde_json::from_str(&line).context("parsing the job")?;
+    // A full MMLU job line is tens of megabytes; it is not needed once parsed.
+    drop(line);
     inject_fault(&job);
     let stdout = std::io::stdout();
     let emit = |event: &Event| -> Result<()> {
@@ -129,7 +131,7 @@ pub fn main_worker() -> Result<i32> {
     };
     let result = match job {
         Job::Speed { model, config } => speed::measure(&model, &config).map(Event::Speed),
-        Job::Eval(job) => crate::eval::worker::run(&job, &mut |e| emit(&e))
+        Job::Eval(job) => crate::eval::worker::run(job, &mut |e| emit(&e))
             .map(|(elapsed_ms, stats)| Event::Finished { elapsed_ms, stats }),
         Job::Projection {
             model,
