@@ -9,10 +9,8 @@ use std::collections::HashMap;
 
 use common::{model, SMOLLM_Q4_K_M};
 use frontier::datasets::Source;
-use frontier::engine::{
-    ContextOptions, Engine, Fed, LoadedModel, ModelOptions, ScoreRequest, Token, Tokenizer,
-};
-use frontier::eval::infer::encode_pair;
+use frontier::engine::{ContextOptions, Engine, Fed, LoadedModel, ModelOptions, Token, Tokenizer};
+use frontier::eval::infer::score_requests;
 use frontier::tasks::{build_plan, TaskName, TaskOptions, Work};
 
 /// The token lists each working sequence held when it was evaluated, rebuilt from the trace.
@@ -90,13 +88,7 @@ fn shared_prefix_feeds_the_whole_prompts_tokens_and_agrees_in_scores() {
         else {
             panic!()
         };
-        for c in continuations {
-            let (context, continuation) = encode_pair(&m, context, c, add_bos).unwrap();
-            requests.push(ScoreRequest {
-                context: context.into(),
-                continuation,
-            });
-        }
+        requests.extend(score_requests(&m, context, continuations, add_bos).unwrap());
     }
     let mut expected: Vec<Vec<Token>> = requests
         .iter()

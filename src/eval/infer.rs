@@ -2,6 +2,8 @@
 //! lm-evaluation-harness tokenizes them, run them through an engine in batches, and hand
 //! back one response per unit as soon as it is ready.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +28,7 @@ pub struct WorkUnit {
 pub struct Prepared {
     pub key: String,
     pub group: String,
-    pub prefix: Option<std::sync::Arc<Vec<Token>>>,
+    pub prefix: Option<Arc<[Token]>>,
     pub tokens: Tokenized,
 }
 
@@ -49,7 +51,7 @@ impl Prepared {
 
     fn same_batch(&self, other: &Prepared) -> bool {
         let same_prefix = match (&self.prefix, &other.prefix) {
-            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
             (None, None) => true,
             _ => false,
         };
@@ -101,19 +103,32 @@ pub fn encode_pair(
     continuation: &str,
     add_bos: bool,
 ) -> Result<(Vec<Token>, Vec<Token>)> {
-    let trimmed = context.trim_end();
-    let (ctx, cont) = if trimmed.len() < context.len() {
-        (
-            trimmed.to_string(),
-            format!("{}{continuation}", &context[trimmed.len()..]),
-        )
-    } else {
-        (context.to_string(), continuation.to_string())
-    };
-    let whole = tok.tokenize(&format!("{ctx}{cont}"), add_bos)?;
-    let ctx_tokens = tok.tokenize(&ctx, add_bos)?;
-    let cont_tokens = whole.get(ctx_tokens.len()..).unwrap_or_default().to_vec();
-    Ok((ctx_tokens, cont_tokens))
+    let mut requests = score_requests(tok, context, &[continuation], add_bos)?;
+    let r = requests.remove(0);
+    Ok((r.context.to_vec(), r.continuation))
+}
+
+/// `encode_pair` for every continuation of one context: the context (whitespace moved as
+/// there) is tokenized once, each `context + continuation` once, and the requests share one
+/// copy of the context's tokens (full MMLU holds 14,042 items of ~700 tokens in the worker).
+pub fn score_requests(
+    tok: &dyn Tokenizer,
+    context: &str,
+    continuations: &[impl AsRef<str>],
+    add_bos: bool,
+) -> Result<Vec<ScoreRequest>> {
+    let ctx = context.trim_end();
+    let moved = &context[ctx.len()..];
+    let ctx_tokens: Arc<[Token]> = tok.tokenize(ctx, add_bos)?.into();
+    let mut requests = Vec::with_capacity(continuations.len());
+    for c in continuations {
+        let whole = tok.tokenize(&format!("{ctx}{moved}{}", c.as_ref()), add_bos)?;
+        requests.push(ScoreRequest {
+            context: ctx_tokens.clone(),
+            continuation: whole.get(ctx_tokens.len()..).unwrap_or_default().to_vec(),
+        });
+    }
+    Ok(requests)
 }
 
 pub fn tokenize_unit(tok: &dyn Tokenizer, work: &Work, add_bos: bool) -> Result<Tokenized> {
@@ -121,23 +136,9 @@ pub fn tokenize_unit(tok: &dyn Tokenizer, work: &Work, add_bos: bool) -> Result<
         Work::Choices {
             context,
             continuations,
-        } => {
-            let mut requests: Vec<ScoreRequest> = Vec::with_capacity(continuations.len());
-            for c in continuations {
-                let (context, continuation) = encode_pair(tok, context, c, add_bos)?;
-                // Choices share their context's tokens: one copy per item, not one per
-                // choice (full MMLU holds 14,042 items of ~700 tokens in the worker).
-                let context = match requests.last() {
-                    Some(prev) if *prev.context == context[..] => prev.context.clone(),
-                    _ => context.into(),
-                };
-                requests.push(ScoreRequest {
-                    context,
-                    continuation,
-                });
-            }
-            Tokenized::Choices { requests }
-        }
+        } => Tokenized::Choices {
+            requests: score_requests(tok, context, continuations, add_bos)?,
+        },
         Work::Generate {
             prompt,
             stop,
@@ -164,7 +165,7 @@ pub fn run_units(
 ) -> Result<()> {
     let mut i = 0;
     while i < units.len() {
-        let prefix: &[Token] = units[i].prefix.as_deref().map_or(&[], |p| p.as_slice());
+        let prefix: &[Token] = units[i].prefix.as_deref().unwrap_or_default();
         match &units[i].tokens {
             Tokenized::Choices { .. } => {
                 let mut j = i;
@@ -269,19 +270,23 @@ mod tests {
 
     #[test]
     fn choices_of_one_item_hold_one_copy_of_the_context() {
-        let t = WordTokenizer;
+        // The trailing space moves into each continuation, as in lm-eval's `_encode_pair`:
+        // context "Is it red? Answer:" → BOS, "Is", " it", " red?", " Answer:" (last word);
+        // each continuation is what follows those five tokens in "Is it red? Answer: X".
         let work = Work::Choices {
-            context: "Which planet is red? Answer:".into(),
-            continuations: [" A", " B", " C", " D"].map(String::from).to_vec(),
+            context: "Is it red? Answer: ".into(),
+            continuations: ["A", "Bb"].map(String::from).to_vec(),
         };
-        let Tokenized::Choices { requests } = tokenize_unit(&t, &work, true).unwrap() else {
+        let Tokenized::Choices { requests } = tokenize_unit(&WordTokenizer, &work, true).unwrap()
+        else {
             panic!("multiple choice tokenizes to choices");
         };
-        assert_eq!(requests.len(), 4);
-        for (r, c) in requests.iter().zip([" A", " B", " C", " D"]) {
-            let (ctx, cont) = encode_pair(&t, "Which planet is red? Answer:", c, true).unwrap();
-            assert_eq!((&r.context[..], &r.continuation), (&ctx[..], &cont));
-            assert!(std::sync::Arc::ptr_eq(&r.context, &requests[0].context));
-        }
+        let got: Vec<(&[Token], &[Token])> = requests
+            .iter()
+            .map(|r| (&r.context[..], &r.continuation[..]))
+            .collect();
+        let context: &[Token] = &[0, 2, 3, 5, 108];
+        assert_eq!(got, [(context, &[102][..]), (context, &[103][..])]);
+        assert!(Arc::ptr_eq(&requests[0].context, &requests[1].context));
     }
 }

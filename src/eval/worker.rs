@@ -26,7 +26,7 @@ pub fn run(
 
     // Tokenize everything first: the longest unit sizes the context. Each distinct shared
     // prefix is tokenized once (as the start of a whole prompt: with the BOS token).
-    let mut prefixes: std::collections::HashMap<String, Arc<Vec<crate::engine::Token>>> =
+    let mut prefixes: std::collections::HashMap<String, Arc<[crate::engine::Token]>> =
         Default::default();
     let work_units = std::mem::take(&mut job.units);
     let mut units = Vec::with_capacity(work_units.len());
@@ -40,7 +40,7 @@ pub fn run(
             (Some(text), true) => Some(match prefixes.get(&text) {
                 Some(p) => p.clone(),
                 None => {
-                    let p = Arc::new(model.tokenize(&text, add_bos)?);
+                    let p: Arc<[_]> = model.tokenize(&text, add_bos)?.into();
                     prefixes.insert(text, p.clone());
                     p
                 }
