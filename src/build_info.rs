@@ -1,5 +1,5 @@
-//! What this binary was built with (recorded by build.rs) and what llama.cpp reports about
-//! the CPU at run time: provenance carried by every result.
+//! What this binary was built with (recorded by build.rs, and by `frontier-llama` for
+//! llama.cpp): provenance carried by every result.
 
 use serde::Serialize;
 
@@ -22,7 +22,7 @@ impl BuildInfo {
         BuildInfo {
             frontier_version: env!("CARGO_PKG_VERSION"),
             frontier_commit: env!("FRONTIER_GIT_COMMIT"),
-            llama_cpp: llama_cpp_version(),
+            llama_cpp: frontier_llama::version(),
             backends: env!("FRONTIER_BACKENDS"),
             target: env!("FRONTIER_TARGET"),
             target_cpu: env!("FRONTIER_TARGET_CPU"),
@@ -36,27 +36,4 @@ impl BuildInfo {
 /// Whether this binary was built without a GPU backend.
 pub fn cpu_only() -> bool {
     env!("FRONTIER_BACKENDS") == "cpu"
-}
-
-/// e.g. `llama-cpp-sys-2 0.1.161 (llama-cpp-rs e7af607ebd5e, ggml 0.26.0)`.
-pub fn llama_cpp_version() -> String {
-    format!(
-        "llama-cpp-sys-2 {} (llama-cpp-rs {}, ggml {})",
-        env!("FRONTIER_LLAMA_SYS_VERSION"),
-        env!("FRONTIER_LLAMA_RS_COMMIT"),
-        env!("FRONTIER_GGML_VERSION")
-    )
-}
-
-/// llama.cpp's own `llama_print_system_info()`: the CPU features its kernels use.
-pub fn llama_system_info() -> String {
-    // SAFETY: returns a pointer to a static, NUL-terminated string.
-    let ptr = unsafe { llama_cpp_sys_2::llama_print_system_info() };
-    if ptr.is_null() {
-        return String::new();
-    }
-    unsafe { std::ffi::CStr::from_ptr(ptr) }
-        .to_string_lossy()
-        .trim()
-        .to_string()
 }

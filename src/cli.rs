@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::engine::FlashAttn;
+use frontier_core::units::ByteSize;
+use frontier_engine::FlashAttn;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,7 +64,14 @@ pub enum Command {
     Version(VersionArgs),
     /// Internal: run one job from stdin in a child process.
     #[command(hide = true)]
-    Worker,
+    Worker(WorkerArgs),
+}
+
+/// `frontier worker JOB`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The job: eval, speed or projection.
+    pub job: String,
 }
 
 #[derive(Debug, Args)]
@@ -103,10 +111,10 @@ pub struct MemArgs {
     /// Run each model under this memory cap, e.g. 4GiB (the worker is OOM-killed, or its
     /// allocations fail, above it; the result says which and how).
     #[arg(long = "mem-limit", value_name = "SIZE")]
-    pub mem_limit: Option<String>,
+    pub mem_limit: Option<ByteSize>,
     /// How the cap is enforced.
-    #[arg(long = "mem-cap", value_enum, default_value_t = crate::memory::cap::CapMethod::Auto)]
-    pub mem_cap: crate::memory::cap::CapMethod,
+    #[arg(long = "mem-cap", value_enum, default_value_t = frontier_process::cap::CapMethod::Auto)]
+    pub mem_cap: frontier_process::cap::CapMethod,
     /// Run even when the cap is below the model's weights (normally refused up front).
     #[arg(long)]
     pub force: bool,
@@ -114,10 +122,9 @@ pub struct MemArgs {
 
 impl MemArgs {
     /// The cap, with the mechanism this machine will use for it.
-    pub fn cap(&self) -> anyhow::Result<Option<crate::memory::cap::MemCap>> {
+    pub fn cap(&self) -> anyhow::Result<Option<frontier_process::cap::MemCap>> {
         self.mem_limit
-            .as_deref()
-            .map(|l| crate::memory::cap::MemCap::resolve(l, self.mem_cap, self.force))
+            .map(|l| frontier_process::cap::MemCap::resolve(l.0, self.mem_cap, self.force))
             .transpose()
     }
 }
@@ -178,6 +185,9 @@ pub struct RunArgs {
     /// Flash attention.
     #[arg(long = "flash-attn", value_enum, default_value_t = FlashAttn::Auto)]
     pub flash_attn: FlashAttn,
+    /// The engine: llama.cpp (`fake`, the scripted engine of the tests, is not for users).
+    #[arg(long, default_value = "llama", hide = true)]
+    pub backend: crate::backend::Backend,
 }
 
 /// How the run a memory estimate is for would be set up (`inspect --ctx`, `plan`).
@@ -242,9 +252,15 @@ pub struct VersionArgs {
 /// Which tasks and how, shared by `eval` and `sweep`.
 #[derive(Debug, Clone, Args)]
 pub struct TaskArgs {
-    /// Tasks, comma-separated: mmlu, gsm8k, gsm8k_cot, humaneval (sweep also: speed).
-    #[arg(long, value_delimiter = ',', default_value = "mmlu,gsm8k,humaneval")]
-    pub tasks: Vec<String>,
+    /// Tasks, comma-separated (sweep also: speed).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        ignore_case = true,
+        default_value = "mmlu,gsm8k,humaneval"
+    )]
+    pub tasks: Vec<TaskArg>,
     /// Items per task (per subject for MMLU), the first N in dataset order: one number for
     /// every task, or TASK=N pairs (`mmlu=10,gsm8k=100`), or both (`5,humaneval=164`).
     #[arg(long, value_delimiter = ',')]
@@ -282,16 +298,49 @@ pub struct TaskArgs {
     /// Revision of the Hub datasets.
     #[arg(long = "data-revision", default_value = "main")]
     pub data_revision: String,
-    /// Prompt formats, comma-separated: raw (lm-eval completion style, comparable with
-    /// published numbers), chat (the model's own template, plain instruction), tuned (the
-    /// model family's template file), or all. The first is the one comparison tables show.
-    #[arg(long, value_delimiter = ',', default_value = "raw")]
-    pub format: Vec<String>,
+    /// Prompt formats, comma-separated. The first is the one comparison tables show.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        ignore_case = true,
+        default_value = "raw"
+    )]
+    pub format: Vec<FormatArg>,
     /// The family template for the tuned format: a built-in name (smollm2, smollm3, gemma,
     /// gemma-3, gemma-base, phi-2, llama-3, qwen, chatml, raw) or a TOML file; default:
     /// chosen from the model's metadata.
     #[arg(long)]
     pub template: Option<String>,
+}
+
+/// A task on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    /// MMLU, 57 subjects, multiple choice scored by log-probabilities.
+    Mmlu,
+    /// GSM8K grade-school arithmetic, generated and extracted.
+    Gsm8k,
+    /// GSM8K with lm-eval's 8 chain-of-thought exemplars.
+    #[value(name = "gsm8k_cot", alias = "gsm8k-cot")]
+    Gsm8kCot,
+    /// HumanEval, completions run against tests in the sandbox.
+    Humaneval,
+    /// Prompt and generation speed (sweep only).
+    Speed,
+}
+
+/// A prompt format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// lm-eval's completion prompts (comparable with published numbers).
+    Raw,
+    /// The model's own chat template with a plain instruction.
+    Chat,
+    /// The model family's template file.
+    Tuned,
+    /// Each of raw, chat and tuned, side by side.
+    All,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -311,10 +360,26 @@ pub struct SandboxArgs {
     pub timeout: f64,
     /// Address-space limit per program.
     #[arg(long = "sandbox-memory", default_value = "2GiB")]
-    pub memory: String,
+    pub memory: ByteSize,
     /// Programs run at once (overlapping with generation).
     #[arg(long = "sandbox-jobs", default_value_t = 2)]
     pub jobs: usize,
+}
+
+/// How evaluation batches its work, shared by `eval` and `sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct BatchArgs {
+    /// Sequences evaluated together (default: up to 8, as many as the KV cache for the
+    /// longest prompt fits in half the memory left after loading — the cap's, or free RAM).
+    #[arg(long)]
+    pub parallel: Option<u32>,
+    /// The simple reference path: one prompt at a time, each evaluated whole (no batching,
+    /// no shared prefixes).
+    #[arg(long = "no-batch")]
+    pub no_batch: bool,
+    /// Context size (default: sized from the longest prompt × --parallel).
+    #[arg(long)]
+    pub ctx: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -329,17 +394,8 @@ pub struct EvalArgs {
     pub sandbox: SandboxArgs,
     #[command(flatten)]
     pub mem: MemArgs,
-    /// Sequences evaluated together (default: up to 8, as many as the KV cache for the
-    /// longest prompt fits in half the memory left after loading — the cap's, or free RAM).
-    #[arg(long)]
-    pub parallel: Option<u32>,
-    /// The simple reference path: one prompt at a time, each evaluated whole (no batching,
-    /// no shared prefixes).
-    #[arg(long = "no-batch")]
-    pub no_batch: bool,
-    /// Context size (default: sized from the longest prompt × --parallel).
-    #[arg(long)]
-    pub ctx: Option<u32>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
     /// Output folder; results.sqlite there is resumed when it exists.
     #[arg(long, default_value = "reports/eval")]
     pub out: PathBuf,
@@ -414,16 +470,8 @@ pub struct SweepArgs {
     pub sandbox: SandboxArgs,
     #[command(flatten)]
     pub mem: MemArgs,
-    /// Sequences evaluated together (default: up to 8, as many as the KV cache for the
-    /// longest prompt fits in half the memory left after loading — the cap's, or free RAM).
-    #[arg(long)]
-    pub parallel: Option<u32>,
-    /// The simple reference path: one prompt at a time, each evaluated whole.
-    #[arg(long = "no-batch")]
-    pub no_batch: bool,
-    /// Context size (default: sized from the longest prompt × --parallel).
-    #[arg(long)]
-    pub ctx: Option<u32>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
     /// Prompt tokens of the speed test (when `speed` is among --tasks).
     #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
     pub n_prompt: u32,
@@ -544,7 +592,7 @@ pub enum WeightCopiesArg {
 pub struct PlanArgs {
     /// Memory available, e.g. 4GiB, 8GB.
     #[arg(long)]
-    pub ram: String,
+    pub ram: ByteSize,
     /// Context sizes to consider, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "2048,4096,8192")]
     pub ctx: Vec<u64>,

@@ -10,7 +10,7 @@ fn main() {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            frontier::error::exit_code(&err)
+            frontier_core::error::exit_code(&err)
         }
     };
     std::process::exit(code);

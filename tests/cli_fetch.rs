@@ -3,8 +3,7 @@
 //! and lists what is cached.
 
 mod common;
-#[path = "../src/hub/mock.rs"]
-mod mock;
+use frontier_mock_hub as mock;
 
 use common::frontier;
 

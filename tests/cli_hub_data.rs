@@ -2,8 +2,7 @@
 //! binary: downloaded into the HF cache, evaluated, and refused offline when not cached.
 
 mod common;
-#[path = "../src/hub/mock.rs"]
-mod mock;
+use frontier_mock_hub as mock;
 
 use common::{frontier, model, SMOLLM_Q4_K_M};
 use frontier::datasets::parquet::{write_gsm8k, GsmRow};

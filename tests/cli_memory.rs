@@ -4,8 +4,7 @@
 //! headers from a local Hub.
 
 mod common;
-#[path = "../src/hub/mock.rs"]
-mod mock;
+use frontier_mock_hub as mock;
 
 use common::{frontier, model, SMOLLM_F16, SMOLLM_Q4_K_M, SMOLLM_Q8_0};
 use serde_json::Value;

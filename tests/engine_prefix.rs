@@ -9,9 +9,10 @@ use std::collections::HashMap;
 
 use common::{model, SMOLLM_Q4_K_M};
 use frontier::datasets::Source;
-use frontier::engine::{ContextOptions, Engine, Fed, LoadedModel, ModelOptions, Token, Tokenizer};
 use frontier::eval::infer::score_requests;
 use frontier::tasks::{build_plan, TaskName, TaskOptions, Work};
+use frontier_engine::{ContextOptions, Engine, ModelOptions, Token, Tokenizer};
+use frontier_llama::{Fed, LoadedModel};
 
 /// The token lists each working sequence held when it was evaluated, rebuilt from the trace.
 fn sequences(trace: &[Fed], prefix_seq: i32) -> Vec<Vec<Token>> {

@@ -5,10 +5,11 @@
 mod common;
 
 use common::{model, SMOLLM_Q4_K_M};
-use frontier::engine::{
-    ContextOptions, Engine, GenRequest, GenResult, LlamaEngine, LoadedModel, Logits, ModelOptions,
-    ScoreRequest, StopReason, Tokenizer,
+use frontier_engine::{
+    ContextOptions, Engine, GenRequest, GenResult, ModelOptions, ScoreRequest, StopReason,
+    Tokenizer,
 };
+use frontier_llama::{LlamaEngine, LoadedModel, Logits};
 
 fn load() -> LoadedModel {
     LoadedModel::load(&model(SMOLLM_Q4_K_M), &ModelOptions::default()).unwrap()
@@ -224,7 +225,7 @@ fn refilled_and_moved_sequences_match_one_at_a_time() {
     let moves = batched
         .trace()
         .iter()
-        .filter(|f| matches!(f, frontier::engine::Fed::Move { .. }))
+        .filter(|f| matches!(f, frontier_llama::Fed::Move { .. }))
         .count();
     assert!(moves >= 1, "a sequence should have moved to a lower id");
     let same = same_as_alone(&mut single, &reqs, &together);

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use frontier::datasets::{DatasetFiles, Source};
-use frontier::engine::StopReason;
 use frontier::prompts::PromptStyle;
 use frontier::sandbox::{Protections, Sandbox, SandboxPolicy, Verdict};
 use frontier::tasks::{humaneval, Item, Response};
+use frontier_engine::StopReason;
 
 fn sandbox() -> Option<Arc<Sandbox>> {
     let policy = SandboxPolicy::default();

@@ -4,8 +4,7 @@
 //! exactly once without recomputing the finished ones.
 
 mod common;
-#[path = "../src/hub/mock.rs"]
-mod mock;
+use frontier_mock_hub as mock;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::error::bad_input;
+use frontier_core::error::bad_input;
 
 const BUILT_IN: &str = include_str!("models.toml");
 
@@ -169,7 +169,7 @@ pub fn parse_model_spec(spec: &str, catalog: &Catalog) -> Result<(ModelRef, Vec<
     }
     let model = catalog.get(&head).cloned().with_context(|| {
         let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
-        crate::error::BadInput::new(format!(
+        frontier_core::error::BadInput::new(format!(
             "unknown model '{head}': not a catalog id ({}), not hf:OWNER/REPO, not a .gguf file",
             ids.join(", ")
         ))

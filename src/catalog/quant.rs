@@ -70,7 +70,7 @@ pub fn split_part(name: &str) -> Option<(u32, u32)> {
 /// The quants a repo seems to offer (for "missing quant" messages): known names found in
 /// its GGUF file names.
 pub fn available(files: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = crate::gguf::types::FILE_TYPES
+    let mut out: Vec<String> = frontier_gguf::types::FILE_TYPES
         .iter()
         .map(|t| t.name.to_string())
         .filter(|q| !match_quant(files, q).is_empty())
@@ -81,7 +81,7 @@ pub fn available(files: &[String]) -> Vec<String> {
 
 /// `SmolLM2-135M-Instruct.Q8_0` → `SmolLM2-135M-Instruct`: a local file's model name.
 pub fn strip_quant_suffix(stem: &str) -> String {
-    for t in crate::gguf::types::FILE_TYPES {
+    for t in frontier_gguf::types::FILE_TYPES {
         for alias in aliases(t.name) {
             for sep in ['.', '-', '_'] {
                 let suffix = format!("{sep}{alias}");

@@ -11,8 +11,9 @@ use anyhow::Result;
 
 use super::interactive::Talker;
 use crate::cli::ChatArgs;
-use crate::engine::{StreamedReply, Tokenizer};
 use crate::prompts::Message;
+use frontier_engine::Tokenizer;
+use frontier_llama::StreamedReply;
 
 pub fn run(args: &ChatArgs) -> Result<i32> {
     let talker = Talker::load(&args.model, &args.interactive)?;

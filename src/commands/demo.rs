@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use super::interactive::Talker;
 use crate::cli::{DemoArgs, DemoKind};
-use crate::engine::Tokenizer;
 use crate::prompts::Message;
+use frontier_engine::Tokenizer;
 
 /// The canned conversations: each is the user turns, asked in order.
 fn canned(kind: DemoKind) -> Vec<&'static str> {
@@ -33,7 +33,7 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     };
     // Check every model file before loading any.
     for m in &args.models {
-        super::common::model_summary(m)?;
+        frontier_gguf::read_summary(m)?;
     }
     let mut out = std::io::stdout();
     for path in &args.models {

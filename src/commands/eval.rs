@@ -7,45 +7,23 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 
-use super::common::{
-    cell_for_model, model_summary, parse_formats, parse_tasks, plans_for_model, sandbox_for,
-    task_options,
-};
-use super::speed::run_options;
 use crate::cli::EvalArgs;
-use crate::error::bad_input;
 use crate::eval::aggregate::{summarize, TaskSummary};
-use crate::eval::runner::{run_cell, CellRun, EngineSettings};
-use crate::eval::AUTO_PARALLEL;
+use crate::eval::cell::cell_for_model;
+use crate::eval::runner::{run_cell, CellRun};
+use crate::settings::{engine_settings, eval_tasks, parse_formats, sandbox_for, task_options};
 use crate::store::{CellStatus, Store};
+use crate::tasks::plan::plans_for_model;
+use frontier_gguf::read_summary as model_summary;
 
 pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
-    let tasks = parse_tasks(&args.tasks.tasks)?;
+    let tasks = eval_tasks(&args.tasks.tasks)?;
     let (opts, source) = task_options(&args.tasks)?;
-    if args.parallel == Some(0) {
-        return Err(bad_input("--parallel must be at least 1"));
-    }
-    let (mut model_options, mut context) = run_options(&args.run)?;
-    context.n_ctx = args.ctx.unwrap_or(0);
     let mem_cap = args.mem.cap()?;
-    if let Some(note) = crate::memory::guard::adapt_options(mem_cap.as_ref(), &mut model_options) {
-        if !quiet {
-            eprintln!("note: {note}");
-        }
-    }
-    let engine = EngineSettings {
-        model: model_options,
-        context,
-        parallel: if args.no_batch {
-            1
-        } else {
-            args.parallel.unwrap_or(AUTO_PARALLEL)
-        },
-        share_prefix: !args.no_batch,
-    };
+    let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
     let summary = model_summary(&args.model)?;
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
-    let formats = parse_formats(&args.tasks.format)?;
+    let formats = parse_formats(&args.tasks.format);
     let plans = plans_for_model(
         &tasks,
         &opts,
@@ -125,7 +103,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             outcome.elapsed_ms / 1e3,
             outcome
                 .peak_rss_bytes
-                .map_or("-".into(), crate::units::bytes),
+                .map_or("-".into(), frontier_core::units::bytes),
         );
         if let Some(m) = outcome.memory.as_ref().filter(|m| m.limit.is_some()) {
             eprintln!("memory cap: {} — {}", m.verdict.as_str(), m.detail);
@@ -233,7 +211,8 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
             r.parallel_reason
                 .as_ref()
                 .map_or(String::new(), |why| format!(" ({why})")),
-            r.kv_cache_bytes.map_or("-".into(), crate::units::bytes)
+            r.kv_cache_bytes
+                .map_or("-".into(), frontier_core::units::bytes)
         ));
     }
     s

@@ -7,13 +7,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::InspectArgs;
-use crate::engine::LlamaProjection;
-use crate::gguf::{self, ModelSummary};
 use crate::hashing::HashCache;
 use crate::memory::projection::llama_projection;
 use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, WeightCopies};
 use crate::output::progress;
-use crate::units;
+use frontier_core::units;
+use frontier_gguf::ModelSummary;
+use frontier_llama::projection::LlamaProjection;
 
 #[derive(Debug, Serialize)]
 struct Inspection {
@@ -44,7 +44,7 @@ pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
             Ok(i) => found.push(i),
             Err(e) => {
                 eprintln!("error: {e:#}");
-                code = code.max(crate::error::exit_code(&e));
+                code = code.max(frontier_core::error::exit_code(&e));
             }
         }
     }
@@ -114,7 +114,7 @@ fn inspect_one(
     quiet: bool,
 ) -> Result<Inspection> {
     let hash = !args.no_hash;
-    let header = gguf::read_file(path)?;
+    let header = frontier_gguf::read_file(path)?;
     let summary = ModelSummary::from_header(&header);
     let shape = ModelShape::from_header(&header, &summary);
     let copies = if args.ctx.is_empty() {

@@ -5,9 +5,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::InteractiveArgs;
-use crate::engine::{ContextOptions, LoadedModel, ModelOptions};
-use crate::gguf::ModelSummary;
 use crate::prompts::{family_named, select_family, Format, PromptStyle};
+use frontier_engine::{ContextOptions, ModelOptions};
+use frontier_gguf::ModelSummary;
+use frontier_llama::LoadedModel;
 
 /// A model ready to talk: the loaded weights, its metadata and its chat style.
 pub struct Talker {
@@ -19,7 +20,7 @@ pub struct Talker {
 
 impl Talker {
     pub fn load(path: &Path, args: &InteractiveArgs) -> Result<Talker> {
-        let summary = super::common::model_summary(path)?;
+        let summary = frontier_gguf::read_summary(path)?;
         let family = match &args.template {
             Some(t) => family_named(t)?,
             None => select_family(
@@ -51,8 +52,11 @@ impl Talker {
         ContextOptions {
             n_ctx: args.ctx.min(self.model.n_ctx_train().max(256)),
             n_seq_max: 1,
-            threads: args.threads.unwrap_or_else(crate::system::default_threads),
-            flash_attn: crate::engine::FlashAttn::Auto.for_decoding(crate::build_info::cpu_only()),
+            threads: args
+                .threads
+                .unwrap_or_else(frontier_core::system::default_threads),
+            flash_attn: frontier_engine::FlashAttn::Auto
+                .for_decoding(crate::build_info::cpu_only()),
             ..ContextOptions::default()
         }
     }

@@ -1,7 +1,6 @@
 //! One module per subcommand; `run` dispatches and returns the exit code.
 
 mod chat;
-pub mod common;
 mod demo;
 mod eval;
 mod fetch;
@@ -17,6 +16,7 @@ mod speed;
 mod sweep;
 mod throughput;
 mod version;
+mod worker;
 
 use anyhow::Result;
 
@@ -41,6 +41,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Demo(args) => demo::run(&args),
         Command::Throughput(args) => throughput::run(&args, cli.verbose, quiet),
         Command::SandboxCheck(args) => sandbox_check::run(&args),
-        Command::Worker => crate::worker::main_worker(),
+        Command::Worker(args) => worker::run(&args),
     }
 }

@@ -11,12 +11,12 @@ use serde::Serialize;
 use crate::catalog::quant::match_quant;
 use crate::catalog::{Catalog, CatalogModel};
 use crate::cli::{PlanArgs, WeightCopiesArg};
-use crate::error::bad_input;
-use crate::gguf::ModelSummary;
 use crate::hub::{Hub, HubConfig, RepoKind};
 use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, WeightCopies};
 use crate::output::table::{markdown, Align};
-use crate::units;
+use frontier_core::error::bad_input;
+use frontier_core::units;
+use frontier_gguf::ModelSummary;
 
 #[derive(Debug, Serialize)]
 struct PlanRow {
@@ -61,7 +61,7 @@ fn shape_for(
             .map(|f| f.size)
             .sum();
         let (header, source) = match hub.cached(RepoKind::Model, repo, "main", &first.path) {
-            Some(path) => match crate::gguf::read_file(&path) {
+            Some(path) => match frontier_gguf::read_file(&path) {
                 Ok(h) => (h, "cache".to_string()),
                 Err(e) => return Err(format!("{e:#}")),
             },
@@ -90,7 +90,7 @@ fn shape_for(
 }
 
 pub fn run(args: &PlanArgs) -> Result<i32> {
-    let ram = units::parse_bytes(&args.ram).map_err(|e| bad_input(format!("--ram: {e}")))?;
+    let ram = args.ram.0;
     let catalog = Catalog::load(&args.catalog)?;
     let models: Vec<CatalogModel> = match &args.models {
         None => catalog.models.clone(),

@@ -6,15 +6,16 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::cli::QuantizeArgs;
-use crate::error::bad_input;
-use crate::gguf::{self, ModelSummary};
 use crate::output::progress;
-use crate::quantize::{is_full_precision, parse_target, progress_of, quantize};
-use crate::units;
+use frontier_core::error::bad_input;
+use frontier_core::units;
+use frontier_gguf::types::{is_full_precision, parse_quantize_target as parse_target};
+use frontier_gguf::ModelSummary;
+use frontier_llama::{progress_of, quantize};
 
 pub fn run(args: &QuantizeArgs, quiet: bool) -> Result<i32> {
     let target = parse_target(&args.quant)?;
-    let header = gguf::read_file(&args.src)?;
+    let header = frontier_gguf::read_file(&args.src)?;
     let src = ModelSummary::from_header(&header);
     if args.dst.is_dir() {
         return Err(bad_input(format!(
@@ -65,7 +66,7 @@ pub fn run(args: &QuantizeArgs, quiet: bool) -> Result<i32> {
         quiet,
     );
     let watcher_bar = bar.clone();
-    let watch = crate::logging::watch_llama_lines(move |line| {
+    let watch = frontier_llama::watch_llama_lines(move |line| {
         if let Some((done, total)) = progress_of(line) {
             watcher_bar.set_length(total);
             watcher_bar.set_position(done);
@@ -99,7 +100,7 @@ pub fn run(args: &QuantizeArgs, quiet: bool) -> Result<i32> {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
     }
-    let written = gguf::read_file(&partial).context("checking the quantized file");
+    let written = frontier_gguf::read_file(&partial).context("checking the quantized file");
     let written = match written {
         Ok(h) => ModelSummary::from_header(&h),
         Err(e) => {

@@ -9,14 +9,14 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::ShowArgs;
-use crate::commands::common::model_summary;
 use crate::datasets::Source;
-use crate::error::bad_input;
 use crate::hashing::sha256_hex;
 use crate::prompts::{family_named, Format, PromptStyle};
 use crate::store::{ItemRow, Store, StoredCell, TaskRun};
 use crate::tasks::plan::build_styled;
 use crate::tasks::{TaskName, TaskOptions};
+use frontier_core::error::bad_input;
+use frontier_gguf::read_summary as model_summary;
 
 /// The store file of an output folder, or the file itself.
 pub fn store_path(p: &Path) -> PathBuf {

@@ -6,17 +6,17 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::build_info::{llama_cpp_version, llama_system_info};
-use crate::cli::{OutputFormat, RunArgs, SpeedArgs};
-use crate::engine::{backend_description, ContextOptions, ModelOptions};
-use crate::error::bad_input;
-use crate::gguf::{self, ModelSummary};
+use crate::cli::{OutputFormat, SpeedArgs};
 use crate::measure::capped::{measure_one, MeasuredModel};
-use crate::measure::speed::SpeedConfig;
 use crate::memory::guard;
 use crate::memory::verdict::MemoryRecord;
 use crate::report::memory::memory_markdown;
 use crate::report::speed::{to_csv, to_json, to_markdown, SpeedRow};
+use crate::settings::run_options;
+use frontier_core::error::bad_input;
+use frontier_engine::bench::SpeedConfig;
+use frontier_gguf::ModelSummary;
+use frontier_llama::backend_description;
 
 pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let mut config = speed_config(args)?;
@@ -33,11 +33,11 @@ pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     // Validate every model before measuring any.
     let mut models = Vec::new();
     for path in &args.models {
-        let header = gguf::read_file(path)?;
+        let header = frontier_gguf::read_file(path)?;
         models.push((path.clone(), ModelSummary::from_header(&header)));
     }
 
-    let cpu_info = crate::system::Machine::describe().cpu;
+    let cpu_info = frontier_core::system::Machine::describe().cpu;
     let mut rows = Vec::new();
     let mut memory = Vec::new();
     let mut failed = 0;
@@ -45,7 +45,7 @@ pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         if !quiet {
             eprintln!("measuring {} ...", path.display());
         }
-        let one = measure_one(path, &config, cap.as_ref(), verbosity)?;
+        let one = measure_one(path, &config, args.run.backend, cap.as_ref(), verbosity)?;
         if one.error.is_some() {
             failed += 1;
         }
@@ -65,7 +65,7 @@ pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         }
         eprintln!(
             "llama.cpp: {}; {}",
-            llama_cpp_version(),
+            frontier_llama::version(),
             llama_system_info_line()
         );
     }
@@ -85,7 +85,8 @@ pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
 }
 
 fn llama_system_info_line() -> String {
-    crate::engine::ensure_backend().map_or_else(|e| e.to_string(), |_| llama_system_info())
+    frontier_llama::ensure_backend()
+        .map_or_else(|e| e.to_string(), |_| frontier_llama::system_info())
 }
 
 fn display_name(path: &Path) -> String {
@@ -127,7 +128,7 @@ fn rows_for(
         load_ms: 0.0,
         ttft_ms: 0.0,
         kv_cache_bytes: None,
-        llama_cpp: llama_cpp_version(),
+        llama_cpp: frontier_llama::version(),
         cpu_info: cpu_info.to_string(),
         error: one.error.clone(),
         est_peak_bytes: one.estimate,
@@ -191,32 +192,6 @@ fn speed_config(args: &SpeedArgs) -> Result<SpeedConfig> {
         model,
         context,
     })
-}
-
-/// Model and context options from the shared run flags (context size set by the caller).
-pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
-    let threads = run.threads.unwrap_or_else(crate::system::default_threads);
-    if threads == 0 {
-        return Err(bad_input("--threads must be at least 1"));
-    }
-    if run.batch == 0 || run.ubatch == 0 {
-        return Err(bad_input("--batch and --ubatch must be at least 1"));
-    }
-    let model = ModelOptions {
-        gpu_layers: run.gpu_layers,
-        use_mmap: !run.no_mmap,
-        use_mlock: run.mlock,
-    };
-    let context = ContextOptions {
-        n_ctx: 0,
-        n_batch: run.batch,
-        n_ubatch: run.ubatch.min(run.batch),
-        n_seq_max: 1,
-        threads,
-        flash_attn: run.flash_attn,
-        stream_per_seq: false,
-    };
-    Ok((model, context))
 }
 
 /// `--output`, or the extension of `--out`.

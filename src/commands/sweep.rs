@@ -4,53 +4,27 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::common::{build_plans, parse_formats, parse_tasks, sandbox_for, task_options};
-use super::speed::run_options;
 use crate::catalog::{Catalog, ModelRef};
 use crate::cli::SweepArgs;
-use crate::engine::ContextOptions;
-use crate::error::bad_input;
-use crate::eval::runner::EngineSettings;
-use crate::eval::AUTO_PARALLEL;
 use crate::hub::{Hub, HubConfig};
-use crate::measure::speed::SpeedConfig;
+use crate::settings::{
+    build_plans, engine_settings, parse_formats, parse_tasks, sandbox_for, task_options,
+};
 use crate::store::Store;
 use crate::sweep::{self, ResolveOptions, SweepConfig};
+use frontier_core::error::bad_input;
+use frontier_engine::bench::SpeedConfig;
+use frontier_engine::ContextOptions;
 
 pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     // Everything is checked before any model is downloaded or run.
-    let want_speed = args
-        .tasks
-        .tasks
-        .iter()
-        .any(|t| t.trim().eq_ignore_ascii_case("speed"));
-    let eval_tasks: Vec<String> = args
-        .tasks
-        .tasks
-        .iter()
-        .filter(|t| !t.trim().eq_ignore_ascii_case("speed"))
-        .cloned()
-        .collect();
-    let tasks = if eval_tasks.is_empty() {
-        Vec::new()
-    } else {
-        parse_tasks(&eval_tasks)?
-    };
+    let (tasks, want_speed) = parse_tasks(&args.tasks.tasks);
     if tasks.is_empty() && !want_speed {
         return Err(bad_input("no tasks given"));
     }
     let (opts, source) = task_options(&args.tasks)?;
-    if args.parallel == Some(0) {
-        return Err(bad_input("--parallel must be at least 1"));
-    }
-    let (mut model_options, mut context) = run_options(&args.run)?;
-    context.n_ctx = args.ctx.unwrap_or(0);
     let mem_cap = args.mem.cap()?;
-    if let Some(note) = crate::memory::guard::adapt_options(mem_cap.as_ref(), &mut model_options) {
-        if !quiet {
-            eprintln!("note: {note}");
-        }
-    }
+    let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
     let speed = if want_speed {
         if args.reps == 0 || (args.n_prompt == 0 && args.n_gen == 0) {
             return Err(bad_input(
@@ -61,10 +35,10 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             n_prompt: args.n_prompt,
             n_gen: args.n_gen,
             reps: args.reps,
-            model: model_options.clone(),
+            model: engine.model.clone(),
             context: ContextOptions {
                 n_ctx: (args.n_prompt + args.n_gen).max(1),
-                ..context.clone()
+                ..engine.context.clone()
             },
         })
     } else {
@@ -81,7 +55,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         )
     });
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
-    let formats = parse_formats(&args.tasks.format)?;
+    let formats = parse_formats(&args.tasks.format);
     // Reading every dataset now catches bad data before any model runs.
     let plans = build_plans(&tasks, &opts, &source)?;
     let items_per_cell: usize = plans.iter().map(|p| p.items.len()).sum::<usize>() * formats.len();
@@ -133,16 +107,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             template: args.tasks.template.as_deref(),
             items_per_cell,
             speed,
-            engine: EngineSettings {
-                model: model_options,
-                context,
-                parallel: if args.no_batch {
-                    1
-                } else {
-                    args.parallel.unwrap_or(AUTO_PARALLEL)
-                },
-                share_prefix: !args.no_batch,
-            },
+            engine,
             sandbox,
             sandbox_threads: args.sandbox.jobs,
             source,

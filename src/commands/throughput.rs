@@ -10,17 +10,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::json;
 
-use super::common::{
-    cell_for_model, model_summary, parse_formats, parse_tasks, plans_for_model, sandbox_for,
-    task_options,
-};
-use super::speed::run_options;
 use crate::cli::ThroughputArgs;
-use crate::error::bad_input;
+use crate::eval::cell::cell_for_model;
 use crate::eval::runner::{run_cell, CellOutcome, CellRun, EngineSettings};
 use crate::eval::AUTO_PARALLEL;
+use crate::settings::{eval_tasks, parse_formats, run_options, sandbox_for, task_options};
 use crate::store::{ItemRow, Store};
+use crate::tasks::plan::plans_for_model;
 use crate::tasks::TaskName;
+use frontier_core::error::bad_input;
+use frontier_gguf::read_summary as model_summary;
 
 /// One evaluation path.
 struct EvalPath {
@@ -36,9 +35,9 @@ struct Measured {
 }
 
 pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
-    let tasks = parse_tasks(&args.tasks.tasks)?;
+    let tasks = eval_tasks(&args.tasks.tasks)?;
     let (opts, source) = task_options(&args.tasks)?;
-    let formats = parse_formats(&args.tasks.format)?;
+    let formats = parse_formats(&args.tasks.format);
     if matches!(args.parallel, Some(0 | 1)) {
         return Err(bad_input(
             "--parallel must be at least 2 to compare with one at a time",
@@ -102,6 +101,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             context: context.clone(),
             parallel: p.parallel,
             share_prefix: p.share_prefix,
+            backend: args.run.backend,
         };
         let dir = root.join(format!("path{}", i + 1));
         measured.push(measure(&dir, &bench, &engine)?);
@@ -113,7 +113,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
 /// What every path evaluates.
 struct Bench<'a> {
     args: &'a ThroughputArgs,
-    summary: &'a crate::gguf::ModelSummary,
+    summary: &'a frontier_gguf::ModelSummary,
     formats: &'a [crate::prompts::Format],
     plans: &'a [crate::tasks::TaskPlan],
     source: &'a crate::datasets::Source,

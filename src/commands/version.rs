@@ -3,14 +3,14 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::build_info::{llama_system_info, BuildInfo};
+use crate::build_info::BuildInfo;
 use crate::cli::VersionArgs;
-use crate::system::Machine;
+use frontier_core::system::Machine;
 
 pub fn run(args: &VersionArgs) -> Result<i32> {
     let build = BuildInfo::get();
     let machine = Machine::describe();
-    let system_info = llama_system_info();
+    let system_info = frontier_llama::system_info();
     if args.json {
         let v = json!({ "build": build, "machine": machine, "llama_system_info": system_info });
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 
 use super::parquet::{read_gsm8k, read_humaneval, read_mmlu};
-use crate::error::bad_input;
 use crate::hub::{Hub, HubConfig, RepoFile, RepoKind};
+use frontier_core::error::bad_input;
 
 /// Where each dataset lives on the Hub and which parquet files make which split.
 struct HubDataset {
@@ -172,8 +172,8 @@ mod tests {
         write_gsm8k, write_humaneval, write_mmlu, GsmRow, HumanEvalRow, MmluRow,
     };
     use crate::datasets::{gsm8k, humaneval, mmlu, DatasetFiles, Source};
-    use crate::hub::mock::MockHub;
     use crate::tasks::{build_plan, TaskName, TaskOptions};
+    use frontier_mock_hub::MockHub;
 
     /// Serves the embedded data as the Hub's parquet files (cais/mmlu is sorted by subject,
     /// rows in file order, as the `all` config).

@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::source::{text_of, DataFile, DatasetFiles};
-use crate::error::bad_input;
+use frontier_core::error::bad_input;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HumanEvalTask {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::source::{DataFile, DatasetFiles};
-use crate::error::bad_input;
+use frontier_core::error::bad_input;
 
 /// The three splits of the release; lm-eval scores `test` with few-shot examples from `dev`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

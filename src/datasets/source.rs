@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::manifest::Manifest;
-use crate::error::bad_input;
 use crate::hashing::sha256_hex;
+use frontier_core::error::bad_input;
 
 /// The vendored archives (see `scripts/vendor-datasets`).
 const EMBEDDED: &[(&str, &[u8])] = &[

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::stats::{proportion, Proportion};
 use crate::store::ItemRow;
 use crate::tasks::{mmlu, TaskName};
+use frontier_core::stats::{proportion, Proportion};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TaskSummary {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Engine, GenRequest, ScoreRequest, Token, Tokenizer};
 use crate::tasks::{Response, Work};
+use frontier_engine::{Engine, GenRequest, ScoreRequest, Token, Tokenizer};
 
 /// One item's work, keyed so the parent can match the answer to the item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,11 +38,11 @@ impl Prepared {
         let shared = match (&self.prefix, &self.tokens) {
             (Some(p), Tokenized::Choices { requests }) => requests
                 .iter()
-                .map(|r| crate::engine::common_prefix(&r.context, p))
+                .map(|r| frontier_engine::common_prefix(&r.context, p))
                 .min()
                 .unwrap_or(0),
             (Some(p), Tokenized::Generate { request }) => {
-                crate::engine::common_prefix(&request.prompt, p)
+                frontier_engine::common_prefix(&request.prompt, p)
             }
             (None, _) => 0,
         };

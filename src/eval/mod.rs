@@ -3,7 +3,9 @@
 //! item at once, aggregate).
 
 pub mod aggregate;
+pub mod cell;
 pub mod infer;
+pub mod job;
 pub mod parallel;
 pub mod runner;
 pub mod worker;

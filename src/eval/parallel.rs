@@ -51,8 +51,8 @@ pub fn choose(
     let kv = context_cells(prefix, own, n, stream_per_seq) as u64 * kv_bytes_per_cell;
     let why = format!(
         "auto: KV cache {} for {n} sequences within half of the {} left after loading",
-        crate::units::bytes(kv),
-        crate::units::bytes(spare_bytes)
+        frontier_core::units::bytes(kv),
+        frontier_core::units::bytes(spare_bytes)
     );
     (n, why)
 }

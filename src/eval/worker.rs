@@ -1,37 +1,37 @@
-//! `Job::Eval` inside the worker process: load the model, tokenize every unit, size the
+//! The `eval` job inside the worker process: load the model, tokenize every unit, size the
 //! context, and stream one result per unit.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-
-use std::sync::Arc;
+use frontier_engine::Token;
 
 use super::infer::{run_units, tokenize_unit, Prepared};
+use super::job::{EvalEvent, EvalReady, EvalRequest};
 use super::parallel::{self, AUTO_PARALLEL};
-use crate::engine::{EngineStats, LoadedModel, Tokenizer};
-use crate::worker::{EvalJob, EvalReady, Event};
 
-/// Runs the job, emitting events; returns the elapsed milliseconds and the engine's stats.
-/// The units are consumed as they are tokenized, so their text is freed as their tokens are
-/// made: the worker's peak RSS is the model's, not the size of the job.
-pub fn run(
-    mut job: EvalJob,
-    emit: &mut dyn FnMut(Event) -> Result<()>,
-) -> Result<(f64, EngineStats)> {
+/// The worker's side of the job.
+pub fn serve() -> Result<i32> {
+    frontier_process::protocol::serve(run)
+}
+
+/// Runs the job, emitting events, the last one `Finished` with the elapsed milliseconds and
+/// the engine's stats. The units are consumed as they are tokenized, so their text is freed
+/// as their tokens are made: the worker's peak RSS is the model's, not the size of the job.
+pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) -> Result<()> {
     let start = Instant::now();
-    let model = LoadedModel::load(&job.model, &job.model_options)?;
+    let model = job.backend.load(&job.model, &job.model_options)?;
     let add_bos = model.adds_bos();
     let train_ctx = model.n_ctx_train().max(256);
 
     // Tokenize everything first: the longest unit sizes the context. Each distinct shared
     // prefix is tokenized once (as the start of a whole prompt: with the BOS token).
-    let mut prefixes: std::collections::HashMap<String, Arc<[crate::engine::Token]>> =
-        Default::default();
+    let mut prefixes: std::collections::HashMap<String, Arc<[Token]>> = Default::default();
     let work_units = std::mem::take(&mut job.units);
     let mut units = Vec::with_capacity(work_units.len());
     for u in work_units {
-        let t = tokenize_unit(&model, &u.work, add_bos)?;
+        let t = tokenize_unit(model.as_ref(), &u.work, add_bos)?;
         if t.cells_needed() > train_ctx as usize {
             emit(too_long(&u.key, t.cells_needed(), "the model's", train_ctx))?;
             continue;
@@ -83,18 +83,18 @@ pub fn run(
             parallel::context_cells(longest_prefix, longest_own, parallel, ctx.stream_per_seq);
     }
     ctx.flash_attn = ctx.flash_attn.for_decoding(cpu_only);
-    let mut engine = model.new_engine(&ctx)?;
+    let mut engine = model.engine(&ctx)?;
     let opts = engine.options().clone();
     // An explicit `--ctx` is shared out among the sequences, as llama-server does.
     let per_seq = opts.cells_per_seq();
     let (units, too_big): (Vec<_>, Vec<_>) = units
         .into_iter()
         .partition(|u| u.tokens.cells_needed() <= per_seq as usize);
-    emit(Event::Ready(EvalReady {
-        load_ms: model.load_time.as_secs_f64() * 1e3,
+    emit(EvalEvent::Ready(EvalReady {
+        load_ms: model.load_time().as_secs_f64() * 1e3,
         n_ctx: opts.n_ctx,
         n_seq: opts.n_seq_max,
-        kv_cache_bytes: engine.memory().kv_bytes,
+        kv_cache_bytes: engine.kv_cache_bytes(),
         n_params: model.n_params(),
         threads: opts.threads,
         parallel_reason,
@@ -103,15 +103,18 @@ pub fn run(
         let whose = format!("each of the {} sequences'", opts.n_seq_max);
         emit(too_long(&u.key, u.tokens.cells_needed(), &whose, per_seq))?;
     }
-    run_units(&mut engine, &units, parallel as usize, &mut |r| {
-        emit(Event::Result(r))
+    run_units(engine.as_mut(), &units, parallel as usize, &mut |r| {
+        emit(EvalEvent::Result(r))
     })?;
-    Ok((start.elapsed().as_secs_f64() * 1e3, engine.stats().clone()))
+    emit(EvalEvent::Finished {
+        elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+        stats: engine.stats(),
+    })
 }
 
 /// The error for a unit longer than a context.
-fn too_long(key: &str, needed: usize, whose: &str, limit: u32) -> Event {
-    Event::UnitError {
+fn too_long(key: &str, needed: usize, whose: &str, limit: u32) -> EvalEvent {
+    EvalEvent::UnitError {
         key: key.to_string(),
         message: format!("needs {needed} tokens of context; {whose} context is {limit}"),
     }
@@ -119,8 +122,8 @@ fn too_long(key: &str, needed: usize, whose: &str, limit: u32) -> Event {
 
 /// Bytes of F16 KV cache per context cell, from the model's header.
 fn kv_bytes_per_cell(path: &std::path::Path) -> Result<u64> {
-    let header = crate::gguf::read_file(path)?;
-    let summary = crate::gguf::ModelSummary::from_header(&header);
+    let header = frontier_gguf::read_file(path)?;
+    let summary = frontier_gguf::ModelSummary::from_header(&header);
     let shape = crate::memory::ModelShape::from_header(&header, &summary);
     Ok(shape.n_layer * shape.kv_per_cell_layer * 2)
 }
@@ -128,9 +131,9 @@ fn kv_bytes_per_cell(path: &std::path::Path) -> Result<u64> {
 /// Memory this process may still use: the budget less what it holds now, or what the
 /// machine has available.
 fn spare_memory(budget: Option<u64>) -> u64 {
-    let used = crate::measure::rss::proc_status_kib("VmRSS").map_or(0, |k| k * 1024);
+    let used = frontier_process::rss::proc_status_kib("VmRSS").map_or(0, |k| k * 1024);
     match budget {
         Some(b) => b.saturating_sub(used),
-        None => crate::system::available_memory(),
+        None => frontier_core::system::available_memory(),
     }
 }

@@ -15,7 +15,7 @@ use super::error::{is_retryable, request_error, Target};
 use super::repo::{
     check_file_path, check_repo_id, check_revision, is_sha256, resolve_url, RepoFile, RepoKind,
 };
-use crate::error::bad_input;
+use frontier_core::error::bad_input;
 
 const USER_AGENT: &str = concat!("frontier/", env!("CARGO_PKG_VERSION"));
 

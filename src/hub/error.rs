@@ -6,7 +6,7 @@ use std::error::Error as _;
 use std::io::Read;
 
 use super::repo::{web_url, RepoKind};
-use crate::error::bad_input;
+use frontier_core::error::bad_input;
 
 /// What a request was about, for the messages.
 pub(crate) struct Target<'a> {

@@ -11,8 +11,6 @@ mod repo;
 mod verify;
 
 #[cfg(test)]
-pub mod mock;
-#[cfg(test)]
 mod tests;
 
 pub use client::Hub;

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::error::bad_input;
+use frontier_core::error::bad_input;
 
 /// What kind of repository a name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

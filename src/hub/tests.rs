@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::error::{classify, Failure};
-use super::mock::{sha256_hex, MockHub};
 use super::{Hub, HubConfig, RepoFile, RepoKind};
-use crate::error::BadInput;
+use frontier_core::error::BadInput;
+use frontier_mock_hub::{sha256_hex, MockHub};
 
 fn hub_for(mock: &MockHub, cache: &Path, token: Option<&str>) -> Hub {
     Hub::new(HubConfig {

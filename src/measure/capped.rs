@@ -6,11 +6,13 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::speed::{SpeedConfig, SpeedMeasurement};
-use crate::memory::cap::MemCap;
+use frontier_engine::bench::{SpeedConfig, SpeedMeasurement};
+use frontier_process::MemCap;
+
+use super::speed::{SpeedRequest, SpeedRun};
+use crate::backend::Backend;
 use crate::memory::guard;
 use crate::memory::verdict::{JobEnd, MemoryRecord, Verdict};
-use crate::worker::{run_job_capped, ChildOutcome, Event, Job};
 
 /// One model's speed, and its memory under the cap (if any) with the uncapped reference.
 pub struct MeasuredModel {
@@ -28,6 +30,7 @@ pub struct MeasuredModel {
 pub fn measure_one(
     path: &Path,
     config: &SpeedConfig,
+    backend: Backend,
     cap: Option<&MemCap>,
     verbosity: u8,
 ) -> Result<MeasuredModel> {
@@ -51,7 +54,7 @@ pub fn measure_one(
     let mut memory = Vec::new();
     let mut uncapped_tg = None;
     if cap.is_some() {
-        let free = run_speed_job(path, config, None, verbosity)?;
+        let free = run_speed_job(path, config, backend, None, verbosity)?;
         uncapped_tg = free.measured.as_ref().and_then(tg_ts);
         let end = free.end(&est, config, uncapped_tg, None);
         memory.push(guard::record(
@@ -63,7 +66,7 @@ pub fn measure_one(
         ));
     }
     guard::before_run(cap, path, &config.model);
-    let run = run_speed_job(path, config, cap, verbosity)?;
+    let run = run_speed_job(path, config, backend, cap, verbosity)?;
     let capped_tg = run.measured.as_ref().and_then(tg_ts);
     let end = run.end(&est, config, capped_tg, uncapped_tg);
     memory.insert(
@@ -102,12 +105,6 @@ fn tg_ts(m: &SpeedMeasurement) -> Option<f64> {
     m.tests.iter().find(|t| t.n_gen > 0).map(|t| t.avg_ts)
 }
 
-struct SpeedRun {
-    measured: Option<SpeedMeasurement>,
-    error: Option<String>,
-    outcome: ChildOutcome,
-}
-
 impl SpeedRun {
     fn end<'a>(
         &'a self,
@@ -130,23 +127,14 @@ impl SpeedRun {
 fn run_speed_job(
     path: &Path,
     config: &SpeedConfig,
+    backend: Backend,
     cap: Option<&MemCap>,
     verbosity: u8,
 ) -> Result<SpeedRun> {
-    let job = Job::Speed {
+    let request = SpeedRequest {
         model: path.to_path_buf(),
         config: config.clone(),
+        backend,
     };
-    let mut measured = None;
-    let mut error = None;
-    let outcome = run_job_capped(&job, verbosity, cap, |event| match event {
-        Event::Speed(m) => measured = Some(m),
-        Event::Error { message, .. } => error = Some(message),
-        _ => {}
-    })?;
-    Ok(SpeedRun {
-        measured,
-        error,
-        outcome,
-    })
+    super::speed::run(&request, cap, verbosity)
 }

@@ -1,6 +1,5 @@
-//! Measurements of a model on this machine: prompt and generation speed, time to first
-//! token, load time, and peak memory of the process that ran it.
+//! Speed of a model on this machine: the `speed` job (prompt and generation tokens/s, time to
+//! first token, load time, in a worker process) and its run under a memory cap.
 
 pub mod capped;
-pub mod rss;
 pub mod speed;

@@ -1,194 +1,62 @@
-//! The llama-bench equivalent: prompt processing and generation tokens/s over repetitions
-//! after a discarded warm-up, with time to first token and model load time. Runs inside a
-//! worker process (so peak RSS is the model's own).
+//! The `speed` job: the llama-bench equivalent ([`frontier_llama::bench`]) run in a worker
+//! process, so the peak RSS the parent reads is the model's own.
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use frontier_engine::bench::{SpeedConfig, SpeedMeasurement};
+use frontier_process::{ChildOutcome, MemCap};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ContextOptions, LoadedModel, Logits, ModelOptions, Token};
-use crate::stats::{mean, stddev};
-use crate::units::{Bytes, Millis, TokensPerSecond};
+use crate::backend::Backend;
 
-/// What to measure.
+/// The job's name: `frontier worker speed`.
+pub const JOB: &str = "speed";
+
+/// Measure this model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SpeedConfig {
-    pub n_prompt: u32,
-    pub n_gen: u32,
-    pub reps: u32,
-    pub model: ModelOptions,
-    /// `n_ctx` 0 means "just enough": n_prompt + n_gen, as llama-bench.
-    pub context: ContextOptions,
+pub struct SpeedRequest {
+    pub model: PathBuf,
+    pub config: SpeedConfig,
+    /// The engine that loads the model.
+    #[serde(default)]
+    pub backend: Backend,
 }
 
-/// One test (`pp512` or `tg128`): tokens/s of each repetition and their mean ± sd.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SpeedTest {
-    pub name: String,
-    pub n_prompt: u32,
-    pub n_gen: u32,
-    pub samples_ns: Vec<u64>,
-    pub samples_ts: Vec<TokensPerSecond>,
-    pub avg_ts: TokensPerSecond,
-    pub stddev_ts: TokensPerSecond,
+#[serde(rename_all = "snake_case")]
+pub enum SpeedEvent {
+    Measured(SpeedMeasurement),
 }
 
-/// Everything the worker measured for one model.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SpeedMeasurement {
-    pub load_ms: Millis,
-    /// Prompt of `n_prompt` tokens to the first generated token, mean and sd over reps.
-    pub ttft_ms: Millis,
-    pub ttft_sd_ms: Millis,
-    pub n_ctx: u32,
-    pub n_batch: u32,
-    pub n_ubatch: u32,
-    pub threads: u32,
-    pub n_params: u64,
-    /// Weight bytes as llama.cpp holds them.
-    pub model_bytes: Bytes,
-    /// KV cache bytes llama.cpp allocated for this context.
-    pub kv_cache_bytes: Option<Bytes>,
-    pub compute_buffer_bytes: Option<Bytes>,
-    pub tests: Vec<SpeedTest>,
-}
-
-/// A deterministic stream of token ids (llama-bench feeds random tokens too).
-struct TokenStream {
-    state: u64,
-    n_vocab: u64,
-}
-
-impl TokenStream {
-    fn next(&mut self) -> Token {
-        // xorshift64*
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        (self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) % self.n_vocab) as Token
-    }
-}
-
-/// Loads the model and measures it. Called in the worker process.
-pub fn measure(path: &Path, config: &SpeedConfig) -> Result<SpeedMeasurement> {
-    if config.reps == 0 {
-        bail!("repetitions must be at least 1");
-    }
-    if config.n_prompt == 0 && config.n_gen == 0 {
-        bail!("nothing to measure: both -p and -n are 0");
-    }
-    let model = LoadedModel::load(path, &config.model)?;
-    let mut ctx_opts = config.context.clone();
-    if ctx_opts.n_ctx == 0 {
-        ctx_opts.n_ctx = (config.n_prompt + config.n_gen).max(1);
-    }
-    let mut engine = model.new_engine(&ctx_opts)?;
-    let mut stream = TokenStream {
-        state: 0x9E37_79B9_7F4A_7C15,
-        n_vocab: engine.n_vocab().max(1) as u64,
-    };
-    let bos = engine.bos();
-    let prompt = |n: u32, stream: &mut TokenStream| -> Vec<Token> {
-        (0..n)
-            .map(|i| match (i, bos) {
-                (0, Some(b)) => b,
-                _ => stream.next(),
-            })
-            .collect()
-    };
-
-    let mut tests = Vec::new();
-    let mut ttft = Vec::new();
-    if config.n_prompt > 0 {
-        // Warm-up, discarded.
-        let warm = prompt(config.n_prompt, &mut stream);
-        engine.clear();
-        engine.decode(&warm, 0, 0, Logits::Last)?;
-        let mut samples = Vec::new();
-        for _ in 0..config.reps {
-            let tokens = prompt(config.n_prompt, &mut stream);
-            engine.clear();
-            let start = Instant::now();
-            engine.decode(&tokens, 0, 0, Logits::Last)?;
-            engine.synchronize();
-            let pp = start.elapsed();
-            // The first token is the greedy choice from the prompt's last logits.
-            let _first = engine.argmax(0)?;
-            ttft.push(start.elapsed().as_secs_f64() * 1e3);
-            samples.push(pp.as_nanos() as u64);
-        }
-        tests.push(summarize(
-            format!("pp{}", config.n_prompt),
-            config.n_prompt,
-            0,
-            config.n_prompt,
-            samples,
-        ));
-    }
-    if config.n_gen > 0 {
-        let first = bos.unwrap_or_else(|| stream.next());
-        // Warm-up: one token, as llama-bench.
-        engine.clear();
-        engine.decode(&[first], 0, 0, Logits::Last)?;
-        let mut samples = Vec::new();
-        for _ in 0..config.reps {
-            engine.clear();
-            let mut token = first;
-            let start = Instant::now();
-            for pos in 0..config.n_gen {
-                engine.decode(&[token], pos as i32, 0, Logits::Last)?;
-                engine.synchronize();
-                token = stream.next();
-            }
-            samples.push(start.elapsed().as_nanos() as u64);
-        }
-        tests.push(summarize(
-            format!("tg{}", config.n_gen),
-            0,
-            config.n_gen,
-            config.n_gen,
-            samples,
-        ));
-    }
-
-    let opts = engine.options().clone();
-    let memory = engine.memory().clone();
-    Ok(SpeedMeasurement {
-        load_ms: model.load_time.as_secs_f64() * 1e3,
-        ttft_ms: mean(&ttft),
-        ttft_sd_ms: stddev(&ttft),
-        n_ctx: opts.n_ctx,
-        n_batch: opts.n_batch,
-        n_ubatch: opts.n_ubatch,
-        threads: opts.threads,
-        n_params: model.n_params(),
-        model_bytes: model.size(),
-        kv_cache_bytes: memory.kv_bytes,
-        compute_buffer_bytes: memory.compute_bytes,
-        tests,
+/// The worker's side.
+pub fn serve() -> Result<i32> {
+    frontier_process::protocol::serve(|r: SpeedRequest, emit| {
+        let measured = match r.backend {
+            Backend::Llama => frontier_llama::bench::measure(&r.model, &r.config)?,
+            Backend::Fake => crate::fake::measure_speed(&r.model, &r.config)?,
+        };
+        emit(SpeedEvent::Measured(measured))
     })
 }
 
-fn summarize(
-    name: String,
-    n_prompt: u32,
-    n_gen: u32,
-    n_tokens: u32,
-    samples_ns: Vec<u64>,
-) -> SpeedTest {
-    let ts: Vec<f64> = samples_ns
-        .iter()
-        .map(|&ns| n_tokens as f64 / (ns as f64 / 1e9))
-        .collect();
-    SpeedTest {
-        name,
-        n_prompt,
-        n_gen,
-        avg_ts: mean(&ts),
-        stddev_ts: stddev(&ts),
-        samples_ts: ts,
-        samples_ns,
-    }
+/// What one speed worker gave: its measurement (if it got that far) and how it ended.
+pub struct SpeedRun {
+    pub measured: Option<SpeedMeasurement>,
+    pub error: Option<String>,
+    pub outcome: ChildOutcome,
+}
+
+/// Runs the speed job in a worker, under `cap` when given.
+pub fn run(request: &SpeedRequest, cap: Option<&MemCap>, verbosity: u8) -> Result<SpeedRun> {
+    let command = crate::worker::command(JOB, verbosity, request.config.model.use_mmap)?;
+    let mut measured = None;
+    let outcome = frontier_process::run_worker(&command, request, cap, |e| match e {
+        SpeedEvent::Measured(m) => measured = Some(m),
+    })?;
+    Ok(SpeedRun {
+        measured,
+        error: outcome.failure.as_ref().map(|f| f.message.clone()),
+        outcome,
+    })
 }

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gguf::{GgufHeader, ModelSummary};
+use frontier_gguf::{GgufHeader, ModelSummary};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -124,7 +124,7 @@ impl ModelShape {
         let n_ff = h
             .get_u64(&format!("{arch}.feed_forward_length"))
             .or_else(|| match h.get(&format!("{arch}.feed_forward_length")) {
-                Some(crate::gguf::Value::Array(a)) => {
+                Some(frontier_gguf::Value::Array(a)) => {
                     a.values.iter().filter_map(|v| v.as_u64()).max()
                 }
                 _ => None,

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::cap::{evict_page_cache, refusal, Mechanism, MemCap};
 use super::verdict::{judge, load_mode, JobEnd, MemoryRecord, Verdict};
 use super::{estimate, local_weight_copies, KvType, MemoryEstimate, ModelShape, RunShape};
-use crate::engine::ModelOptions;
-use crate::gguf::{self, ModelSummary};
+use frontier_engine::ModelOptions;
+use frontier_gguf::ModelSummary;
+use frontier_process::cap::{evict_page_cache, refusal, Mechanism, MemCap};
 
 /// A model file's estimate for one run shape, with its weights and size.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub fn file_estimate(
     n_ubatch: u64,
     mmap: bool,
 ) -> Result<FileEstimate> {
-    let header = gguf::read_file(path)?;
+    let header = frontier_gguf::read_file(path)?;
     let summary = ModelSummary::from_header(&header);
     let shape = ModelShape::from_header(&header, &summary);
     let run = RunShape {

@@ -2,20 +2,18 @@
 //! enforcing a cap on a worker (cgroup, RLIMIT_AS, or a watchdog), and judging what happened
 //! under the cap.
 
-pub mod cap;
 pub mod estimate;
 pub mod guard;
 pub mod projection;
 pub mod remote;
-pub mod usage;
 pub mod verdict;
 
 pub use estimate::{estimate, KvType, MemoryEstimate, ModelShape, RunShape, WeightCopies};
 
 /// What this build does with weights on this CPU (asks llama.cpp).
 pub fn local_weight_copies() -> WeightCopies {
-    match crate::engine::ensure_backend() {
-        Ok(()) => WeightCopies::from_system_info(&crate::build_info::llama_system_info()),
+    match frontier_llama::ensure_backend() {
+        Ok(()) => WeightCopies::from_system_info(&frontier_llama::system_info()),
         Err(_) => WeightCopies::None,
     }
 }

@@ -1,12 +1,39 @@
-//! llama.cpp's own memory projection for a local model, asked of a worker process (the fit
-//! reports on stderr, so it runs where its stderr can be read).
+//! The `projection` job: llama.cpp's own memory projection for a local model, asked of a
+//! worker process (the fit reports on stderr, so it runs where its stderr can be read).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use frontier_llama::projection::{parse_projection, run_fit, LlamaProjection};
+use serde::{Deserialize, Serialize};
 
-use crate::engine::{parse_projection, LlamaProjection};
-use crate::worker::{run_job, Event, Job};
+/// The job's name: `frontier worker projection`.
+pub const JOB: &str = "projection";
+
+/// Project this model at this run shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProjectionRequest {
+    pub model: PathBuf,
+    pub n_ctx: u32,
+    pub n_seq: u32,
+    pub n_ubatch: u32,
+    pub mmap: bool,
+}
+
+/// The projection is on the worker's stderr.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectionEvent {
+    Projected,
+}
+
+/// The worker's side.
+pub fn serve() -> Result<i32> {
+    frontier_process::protocol::serve(|r: ProjectionRequest, emit| {
+        run_fit(&r.model, r.n_ctx, r.n_seq, r.n_ubatch, r.mmap)?;
+        emit(ProjectionEvent::Projected)
+    })
+}
 
 /// What llama.cpp projects for `path` at `n_ctx` cells and `n_seq` sequences.
 pub fn llama_projection(
@@ -16,7 +43,7 @@ pub fn llama_projection(
     n_ubatch: u32,
     mmap: bool,
 ) -> Result<LlamaProjection> {
-    let job = Job::Projection {
+    let request = ProjectionRequest {
         model: path.to_path_buf(),
         n_ctx,
         n_seq,
@@ -24,14 +51,12 @@ pub fn llama_projection(
         mmap,
     };
     let mut done = false;
-    let mut error = None;
-    let outcome = run_job(&job, 0, |e| match e {
-        Event::Projected => done = true,
-        Event::Error { message, .. } => error = Some(message),
-        _ => {}
+    let command = crate::worker::command(JOB, 0, mmap)?;
+    let outcome = frontier_process::run_worker(&command, &request, None, |e| match e {
+        ProjectionEvent::Projected => done = true,
     })?;
-    if let Some(e) = error {
-        bail!("{e}");
+    if let Some(f) = &outcome.failure {
+        bail!("{}", f.message);
     }
     if !done {
         bail!(

@@ -4,8 +4,8 @@
 
 use anyhow::{bail, Result};
 
-use crate::gguf::{parse, GgufError, GgufHeader};
 use crate::hub::{Hub, RepoFile, RepoKind};
+use frontier_gguf::{parse, GgufError, GgufHeader};
 
 const FIRST_READ: u64 = 1 << 20;
 const MAX_READ: u64 = 256 << 20;

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::cap::{Mechanism, MemCap};
-use crate::units;
-use crate::worker::{ChildExit, ChildOutcome};
+use frontier_core::units;
+use frontier_process::{ChildExit, ChildOutcome};
+use frontier_process::{Mechanism, MemCap};
 
 /// Tokens/s under the cap below this fraction of uncapped is thrashing.
 pub const THRASHING_SPEED_RATIO: f64 = 0.5;
@@ -236,8 +236,8 @@ pub fn cell_verdict(records: &[MemoryRecord]) -> Option<&MemoryRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::usage::SampledPeaks;
-    use crate::worker::CapApplied;
+    use frontier_process::usage::SampledPeaks;
+    use frontier_process::CapApplied;
     use std::time::Duration;
 
     fn outcome(
@@ -246,6 +246,7 @@ mod tests {
         disk_read: Option<u64>,
     ) -> ChildOutcome {
         ChildOutcome {
+            failure: None,
             exit,
             peak_rss_bytes: 300 << 20,
             stderr_tail: vec![],

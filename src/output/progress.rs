@@ -78,7 +78,7 @@ fn line(label: &str, done: u64, total: u64, elapsed_s: f64) -> String {
     format!(
         "{label}: {done}/{total} items ({:.0}%), {rate:.2} items/s, about {} left",
         100.0 * done as f64 / total.max(1) as f64,
-        crate::units::duration(left)
+        frontier_core::units::duration(left)
     )
 }
 

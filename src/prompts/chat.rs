@@ -112,7 +112,7 @@ fn strftime_now(format: String) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let stamp = crate::units::utc_timestamp(secs); // YYYY-MM-DDTHH:MM:SSZ
+    let stamp = frontier_core::units::utc_timestamp(secs); // YYYY-MM-DDTHH:MM:SSZ
     let (y, mo, d) = (&stamp[0..4], &stamp[5..7], &stamp[8..10]);
     const MONTHS: [&str; 12] = [
         "January",
@@ -172,58 +172,15 @@ fn render_jinja(
     template.render(ctx).map_err(|e| anyhow!("{e:#}"))
 }
 
-/// llama.cpp's `llama_chat_apply_template`: recognises ~50 known formats by pattern.
+/// llama.cpp's template matcher, for templates minijinja cannot render.
 fn llama_cpp_render(
     source: &str,
     messages: &[Message],
     add_generation_prompt: bool,
 ) -> Result<String> {
-    use std::ffi::CString;
-    let tmpl = CString::new(source)?;
-    let roles: Vec<CString> = messages
+    let turns: Vec<(&str, &str)> = messages
         .iter()
-        .map(|m| CString::new(m.role.as_str()))
-        .collect::<Result<_, _>>()?;
-    let contents: Vec<CString> = messages
-        .iter()
-        .map(|m| CString::new(m.content.as_str()))
-        .collect::<Result<_, _>>()?;
-    let chat: Vec<llama_cpp_sys_2::llama_chat_message> = roles
-        .iter()
-        .zip(&contents)
-        .map(|(r, c)| llama_cpp_sys_2::llama_chat_message {
-            role: r.as_ptr(),
-            content: c.as_ptr(),
-        })
+        .map(|m| (m.role.as_str(), m.content.as_str()))
         .collect();
-    let mut buf = vec![
-        0u8;
-        4096 + source.len()
-            + contents
-                .iter()
-                .map(|c| c.as_bytes().len() * 2)
-                .sum::<usize>()
-    ];
-    for _ in 0..2 {
-        // SAFETY: every pointer is valid for the call; buf has the length passed.
-        let n = unsafe {
-            llama_cpp_sys_2::llama_chat_apply_template(
-                tmpl.as_ptr(),
-                chat.as_ptr(),
-                chat.len(),
-                add_generation_prompt,
-                buf.as_mut_ptr().cast(),
-                buf.len() as i32,
-            )
-        };
-        if n < 0 {
-            return Err(anyhow!("not a template llama.cpp recognises"));
-        }
-        let n = n as usize;
-        if n <= buf.len() {
-            return Ok(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        buf.resize(n, 0);
-    }
-    Err(anyhow!("llama.cpp's template output kept growing"))
+    frontier_llama::apply_chat_template(source, &turns, add_generation_prompt)
 }

@@ -5,7 +5,6 @@
 //! (the family file).
 
 pub mod chat;
-pub mod extract;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +14,10 @@ use serde::{Deserialize, Serialize};
 
 pub use chat::{ChatRenderer, Message};
 
-use crate::error::bad_input;
-use crate::gguf::ModelSummary;
+use crate::extract::{CodeRule, NumberRule};
 use crate::hashing::sha256_hex;
+use frontier_core::error::bad_input;
+use frontier_gguf::ModelSummary;
 
 /// The built-in family files.
 const FAMILIES: &[(&str, &str)] = &[
@@ -138,8 +138,8 @@ pub enum AnswerStyle {
 pub struct Gsm8kSpec {
     pub instruction: String,
     pub answer_style: AnswerStyle,
-    /// Extraction rules tried in order (see [`extract::NumberRule`]).
-    pub extract: Vec<extract::NumberRule>,
+    /// Extraction rules tried in order (see [`NumberRule`]).
+    pub extract: Vec<NumberRule>,
     pub max_tokens: usize,
 }
 
@@ -147,7 +147,7 @@ pub struct Gsm8kSpec {
 #[serde(deny_unknown_fields)]
 pub struct HumanevalSpec {
     pub instruction: String,
-    pub extract: extract::CodeRule,
+    pub extract: CodeRule,
     pub max_tokens: usize,
 }
 
@@ -339,7 +339,10 @@ impl PromptStyle {
         };
         let (name, hash) = match (&renderer, format) {
             (ChatRenderer::Jinja { source, .. }, Format::Chat) => (
-                format!("chat: embedded {}", crate::chat_template::identify(source)),
+                format!(
+                    "chat: embedded {}",
+                    frontier_gguf::chat_template::identify(source)
+                ),
                 sha256_hex(source.as_bytes())[..16].to_string(),
             ),
             (ChatRenderer::Jinja { source, .. }, _) => (

@@ -93,7 +93,7 @@ fn broken_templates_fail_clearly() {
 
 #[test]
 fn selection_follows_metadata() {
-    let summary = |arch: &str, name: &str, template: Option<&str>| crate::gguf::ModelSummary {
+    let summary = |arch: &str, name: &str, template: Option<&str>| frontier_gguf::ModelSummary {
         architecture: arch.into(),
         name: Some(name.into()),
         gguf_version: 3,
@@ -110,7 +110,7 @@ fn selection_follows_metadata() {
         key_length: None,
         value_length: None,
         sliding_window: None,
-        chat_template: template.map(|f| crate::gguf::ChatTemplateInfo {
+        chat_template: template.map(|f| frontier_gguf::ChatTemplateInfo {
             family: f.into(),
             sha256_16: String::new(),
             bytes: 0,

@@ -3,7 +3,7 @@
 
 use crate::memory::verdict::MemoryRecord;
 use crate::output::table::{markdown, Align};
-use crate::units;
+use frontier_core::units;
 
 fn opt_bytes(b: Option<u64>) -> String {
     b.map_or("-".into(), units::bytes)

@@ -1,11 +1,15 @@
-//! Reporters: pure functions from results to bytes (CSV, JSON, markdown, SVG), and `write`,
-//! which puts a store's reports into its folder.
+//! Reports: [`data::load`] reads a store's cells, [`analysis::Comparison::build`] computes
+//! the comparison once, and pure functions render bytes (CSV, markdown, SVG); `write` puts a
+//! store's reports into its folder.
 
+pub mod analysis;
+pub mod comparison;
 pub mod data;
+pub mod formats;
 pub mod memory;
 pub mod plot;
+pub mod results;
 pub mod speed;
-pub mod tables;
 
 #[cfg(test)]
 mod tests;
@@ -21,16 +25,20 @@ use crate::store::Store;
 /// files written.
 pub fn write(store: &Store, dir: &Path) -> Result<Vec<PathBuf>> {
     let cells = data::load(store)?;
+    let comparison = analysis::Comparison::build(&cells);
     let mut files: Vec<(&str, Vec<u8>)> = vec![
-        ("results.csv", tables::results_csv(&cells)?),
-        ("comparison.csv", tables::comparison_csv(&cells)?),
-        ("comparison.md", tables::comparison_md(&cells).into_bytes()),
+        ("results.csv", results::results_csv(&cells)?),
+        ("comparison.csv", comparison::comparison_csv(&comparison)?),
+        (
+            "comparison.md",
+            comparison::comparison_md(&comparison).into_bytes(),
+        ),
     ];
-    let formats = tables::format_sensitivity_md(&cells);
+    let formats = formats::format_sensitivity_md(&cells);
     if !formats.is_empty() {
         files.push(("format.md", formats.into_bytes()));
     }
-    if let Some(svg) = plot::frontier_svg(&cells)? {
+    if let Some(svg) = plot::frontier_svg(&comparison)? {
         files.push(("frontier.svg", svg.into_bytes()));
     }
     let memory_rows: Vec<(String, &crate::memory::verdict::MemoryRecord)> = cells

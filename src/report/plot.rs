@@ -1,11 +1,11 @@
 //! `frontier.svg`: mean score against peak RSS and against file size, one colour per model,
-//! the efficient frontier drawn as a line (plotters, SVG backend).
+//! the efficient frontier drawn as a line (plotters, SVG backend), rendered from a
+//! [`Comparison`].
 
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use super::data::CellResult;
-use super::tables::{aggregate_score, common_tasks, frontier, task_title};
+use super::analysis::{task_title, Comparison};
 
 const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -28,20 +28,19 @@ struct Point {
 }
 
 /// The SVG text; `None` when no cell has a score to plot.
-pub fn frontier_svg(cells: &[CellResult]) -> Result<Option<String>> {
-    let tasks = common_tasks(cells);
-    let marks = frontier(cells);
-    let points: Vec<Point> = cells
+pub fn frontier_svg(c: &Comparison) -> Result<Option<String>> {
+    let tasks = &c.common_tasks;
+    let points: Vec<Point> = c
+        .rows
         .iter()
-        .enumerate()
-        .filter_map(|(i, c)| {
+        .filter_map(|r| {
             Some(Point {
-                model: c.model.clone(),
-                label: c.quant.clone(),
-                score: aggregate_score(c, &tasks)? * 100.0,
-                rss_mib: c.memory_bytes() as f64 / 1048576.0,
-                file_mib: c.file_size as f64 / 1048576.0,
-                on_frontier: marks.contains(&i),
+                model: r.model.clone(),
+                label: r.quant.clone(),
+                score: r.mean_score? * 100.0,
+                rss_mib: r.memory_bytes as f64 / 1048576.0,
+                file_mib: r.file_size as f64 / 1048576.0,
+                on_frontier: r.on_frontier,
             })
         })
         .collect();

@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::output::table::{markdown, Align};
-use crate::units;
+use frontier_core::units;
 
 /// One model × test, or one failed model (`test` = "-", `error` set).
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
+use super::analysis::{self, Comparison};
 use super::data::{CellResult, TaskResult};
-use super::{plot, tables};
+use super::{comparison, formats, plot, results};
 use crate::eval::aggregate::summarize;
 use crate::prompts::Format;
 use crate::store::{CellStatus, ItemRow};
@@ -123,7 +124,7 @@ fn cells() -> Vec<CellResult> {
 
 #[test]
 fn deltas_use_paired_items_and_mcnemar() {
-    let d = tables::deltas(&cells());
+    let d = analysis::deltas(&cells());
     let mmlu = d
         .iter()
         .find(|d| d.quant == "Q4_K_M" && d.task == TaskName::Mmlu)
@@ -144,7 +145,7 @@ fn frontier_keeps_undominated_cells() {
     // F16 (60%, 540 MiB) and Q4_K_M (35%, 190 MiB) are both on it; gemma (60%/35%, 515 MiB)
     // has a lower mean than F16 but less memory, so it is on it too.
     let c = cells();
-    let f = tables::frontier(&c);
+    let f = analysis::frontier(&c);
     let labels: Vec<String> = f.iter().map(|&i| c[i].label()).collect();
     assert_eq!(
         labels,
@@ -154,22 +155,27 @@ fn frontier_keeps_undominated_cells() {
 
 #[test]
 fn comparison_markdown_snapshot() {
-    insta::assert_snapshot!(tables::comparison_md(&cells()));
+    insta::assert_snapshot!(comparison::comparison_md(&Comparison::build(&cells())));
 }
 
 #[test]
 fn comparison_csv_snapshot() {
-    insta::assert_snapshot!(String::from_utf8(tables::comparison_csv(&cells()).unwrap()).unwrap());
+    insta::assert_snapshot!(String::from_utf8(
+        comparison::comparison_csv(&Comparison::build(&cells())).unwrap()
+    )
+    .unwrap());
 }
 
 #[test]
 fn results_csv_snapshot() {
-    insta::assert_snapshot!(String::from_utf8(tables::results_csv(&cells()).unwrap()).unwrap());
+    insta::assert_snapshot!(String::from_utf8(results::results_csv(&cells()).unwrap()).unwrap());
 }
 
 #[test]
 fn plot_has_every_cell_and_the_frontier() {
-    let svg = plot::frontier_svg(&cells()).unwrap().unwrap();
+    let svg = plot::frontier_svg(&Comparison::build(&cells()))
+        .unwrap()
+        .unwrap();
     assert!(svg.starts_with("<svg"));
     for label in [
         "SmolLM2",
@@ -181,14 +187,16 @@ fn plot_has_every_cell_and_the_frontier() {
         assert!(svg.contains(label), "{label}");
     }
     let none: Vec<CellResult> = Vec::new();
-    assert!(plot::frontier_svg(&none).unwrap().is_none());
+    assert!(plot::frontier_svg(&Comparison::build(&none))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
 fn format_sensitivity_lists_each_format_with_failure_rates() {
     let mut c = cells();
     assert_eq!(
-        tables::format_sensitivity_md(&c),
+        formats::format_sensitivity_md(&c),
         "",
         "one format: no section"
     );
@@ -197,7 +205,7 @@ fn format_sensitivity_lists_each_format_with_failure_rates() {
     tuned.format = Format::Tuned;
     tuned.template = "tuned: smollm2".into();
     c[1].tasks.push(tuned);
-    let md = tables::format_sensitivity_md(&c);
+    let md = formats::format_sensitivity_md(&c);
     assert!(md.contains("## Format sensitivity"), "{md}");
     let line = md
         .lines()

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use crate::cgroup::{self, Controller};
 use crate::sandbox::bwrap;
-use crate::sandbox::limits::NOBODY;
 use crate::sandbox::outcome::Verdict;
 use crate::sandbox::policy::{BackendKind, SandboxPolicy};
 use crate::sandbox::protections::{BwrapInfo, ProcessLimit, Protections};
 use crate::sandbox::python::{self, Interpreter};
 use crate::sandbox::run;
+use frontier_process::cgroup::{self, Controller};
+use frontier_process::limits::NOBODY;
 
 /// The environment variable that forces a backend.
 pub(crate) const BACKEND_ENV: &str = "FRONTIER_SANDBOX";

@@ -21,7 +21,6 @@
 
 mod bwrap;
 mod detect;
-pub(crate) mod limits;
 mod outcome;
 mod output;
 mod policy;

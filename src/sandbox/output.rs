@@ -1,5 +1,6 @@
 //! Draining a child's stdout and stderr on their own threads, keeping only the last bytes
-//! of each and telling the supervisor when the run has printed more than it may.
+//! of each and telling the supervisor when the run has printed more than it may; and what
+//! the supervisor hears about a run ([`Event`]).
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -10,7 +11,16 @@ use std::thread;
 
 use anyhow::{Context, Result};
 
-use crate::sandbox::supervise::Event;
+/// What the supervisor hears about a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The spawned process has exited (it is a zombie until we reap it).
+    Exited,
+    /// stdout plus stderr passed the output limit.
+    OutputLimit,
+    /// One output stream reached end-of-file.
+    Drained,
+}
 
 /// Bytes read per `read` call.
 const CHUNK: usize = 64 * 1024;

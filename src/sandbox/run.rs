@@ -10,14 +10,14 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cgroup::{Controller, RunCgroup};
 use crate::sandbox::bwrap::{self, BwrapRun, SANDBOX_DIR};
-use crate::sandbox::limits::{tasks_of_uid, ChildSetup};
 use crate::sandbox::outcome::{classify, Ending, LimitsForReason, Outcome};
 use crate::sandbox::output::lock;
 use crate::sandbox::policy::BackendKind;
 use crate::sandbox::protections::{ProcessLimit, Protections};
 use crate::sandbox::supervise::supervise;
+use frontier_process::cgroup::{Controller, RunCgroup};
+use frontier_process::limits::{tasks_of_uid, ChildSetup};
 
 /// The program's file name inside the temp dir.
 const PROGRAM_FILE: &str = "main.py";

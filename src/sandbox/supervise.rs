@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cgroup::RunCgroup;
 use crate::sandbox::outcome::{KillCause, TAIL_BYTES};
-use crate::sandbox::output::{drain, SharedTail};
+use crate::sandbox::output::{drain, Event, SharedTail};
 use crate::sandbox::policy::SandboxPolicy;
+use frontier_process::cgroup::RunCgroup;
 
 /// How long a SIGKILLed run may take to be reported dead before it counts as a sandbox
 /// failure.
@@ -22,17 +22,6 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// How long the output threads may take to see end-of-file once every process is dead.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-
-/// What the supervisor hears about a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Event {
-    /// The spawned process has exited (it is a zombie until we reap it).
-    Exited,
-    /// stdout plus stderr passed the output limit.
-    OutputLimit,
-    /// One output stream reached end-of-file.
-    Drained,
-}
 
 /// What the supervisor saw.
 pub(crate) struct Watched {

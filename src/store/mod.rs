@@ -152,7 +152,7 @@ impl Store {
     /// Opens an existing store, failing when there is none.
     pub fn open_existing(path: &Path) -> Result<Store> {
         if !path.is_file() {
-            return Err(crate::error::bad_input(format!(
+            return Err(frontier_core::error::bad_input(format!(
                 "{}: no results store here",
                 path.display()
             )));
@@ -483,7 +483,7 @@ fn now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    crate::units::utc_timestamp(secs)
+    frontier_core::units::utc_timestamp(secs)
 }
 
 #[cfg(test)]

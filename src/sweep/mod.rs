@@ -10,17 +10,19 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::commands::common::{cell_for_model, model_summary, plans_for_model};
 use crate::datasets::Source;
+use crate::eval::cell::cell_for_model;
 use crate::eval::runner::{run_cell, CellRun, EngineSettings, SweepProgress};
-use crate::measure::speed::SpeedConfig;
-use crate::memory::cap::MemCap;
 use crate::memory::verdict::Verdict;
 use crate::output::progress;
 use crate::prompts::Format;
 use crate::sandbox::Sandbox;
 use crate::store::{CellInfo, CellStatus, SpeedRecord, Store};
+use crate::tasks::plan::plans_for_model;
 use crate::tasks::{TaskName, TaskOptions};
+use frontier_engine::bench::SpeedConfig;
+use frontier_gguf::read_summary as model_summary;
+use frontier_process::cap::MemCap;
 pub use resolve::{resolve, PlannedCell, ResolveOptions};
 
 /// Everything a sweep does for each cell.
@@ -176,6 +178,7 @@ fn run_one(
                 cell_id,
                 path,
                 speed,
+                cfg.engine.backend,
                 cfg.mem_cap.as_ref(),
                 cfg.verbosity,
             )?;
@@ -228,10 +231,11 @@ fn measure_speed(
     cell_id: i64,
     path: &std::path::Path,
     config: &SpeedConfig,
+    backend: crate::backend::Backend,
     cap: Option<&MemCap>,
     verbosity: u8,
 ) -> Result<(Option<String>, Option<u64>, Option<Verdict>)> {
-    let one = crate::measure::capped::measure_one(path, config, cap, verbosity)?;
+    let one = crate::measure::capped::measure_one(path, config, backend, cap, verbosity)?;
     for record in &one.memory {
         store.record_memory(cell_id, record)?;
     }

@@ -9,9 +9,9 @@ use anyhow::Result;
 
 use crate::catalog::quant::{available, match_quant, strip_quant_suffix};
 use crate::catalog::{parse_model_spec, Catalog, ModelRef};
-use crate::gguf::types::file_type_by_name;
 use crate::hub::{Hub, RepoFile, RepoKind};
 use crate::output::progress;
+use frontier_gguf::types::file_type_by_name;
 
 /// One model × quant to run, or why it cannot run.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,14 +69,14 @@ pub fn resolve(
         let name = model.display_name();
         match &model {
             ModelRef::Local(path) => {
-                let summary = crate::commands::common::model_summary(path)?;
+                let summary = frontier_gguf::read_summary(path)?;
                 cells.push(PlannedCell {
                     model: name,
                     quant: summary.file_type.clone(),
                     path: Some(path.clone()),
                     sha256: None,
                     origin: path.display().to_string(),
-                    derived_from: crate::commands::common::requantized_from(&summary),
+                    derived_from: summary.requantized_from(),
                     problem: None,
                 });
             }
@@ -274,7 +274,7 @@ fn derive(
     );
     let dst = out_dir.join(format!("{stem}.{}.{}.gguf", &sha[..12], cell.quant));
     if !dst.is_file() {
-        let target = crate::quantize::parse_target(&cell.quant)?;
+        let target = frontier_gguf::types::parse_quantize_target(&cell.quant)?;
         let from = format!("{source_quant} {} sha256:{}", parts[0], &sha[..16]);
         if !opts.quiet {
             eprintln!(
@@ -284,7 +284,7 @@ fn derive(
         }
         let partial = dst.with_extension(format!("partial-{}", std::process::id()));
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-        crate::quantize::quantize(&src, &partial, target, true, threads, &from)?;
+        frontier_llama::quantize(&src, &partial, target, true, threads, &from)?;
         std::fs::rename(&partial, &dst)?;
     }
     cell.path = Some(dst);

@@ -7,14 +7,14 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::extract::{gsm8k_cot_strict, gsm8k_exact_match, gsm8k_flexible, gsm8k_strict};
 use super::{Item, Response, Scored, Scoring, Work};
 use crate::datasets::gsm8k::{self, GsmProblem};
 use crate::datasets::{DataFile, DatasetFiles};
-use crate::error::bad_input;
-use crate::prompts::extract::extract_number;
+use crate::extract::extract_number;
+use crate::extract::lm_eval::{gsm8k_cot_strict, gsm8k_exact_match, gsm8k_flexible, gsm8k_strict};
 use crate::prompts::{AnswerStyle, Fewshot, Format, Message, PromptStyle};
 use crate::pyrandom::PyRandom;
+use frontier_core::error::bad_input;
 
 /// lm-eval's few-shot seed.
 pub const FEWSHOT_SEED: u64 = 1234;
@@ -291,8 +291,8 @@ pub fn score(item: &Item, response: &Response) -> Scored {
 mod tests {
     use super::*;
     use crate::datasets::Source;
-    use crate::engine::StopReason;
-    use crate::prompts::extract::NumberRule;
+    use crate::extract::NumberRule;
+    use frontier_engine::StopReason;
 
     fn generated(text: &str) -> Response {
         Response::Generated {

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Item, Response, Scored, Scoring, Work};
 use crate::datasets::humaneval::{self, HumanEvalTask};
 use crate::datasets::{DataFile, DatasetFiles};
-use crate::prompts::extract::{assemble_program, extract_code, CodeRule};
+use crate::extract::{assemble_program, extract_code, CodeRule};
 use crate::prompts::{Format, Message, PromptStyle};
 use crate::sandbox::{Outcome, Verdict};
 

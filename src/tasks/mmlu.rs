@@ -7,8 +7,8 @@ use serde_json::json;
 use super::{Item, Response, Scored, Scoring, Work};
 use crate::datasets::mmlu::{self, MmluQuestion, Split};
 use crate::datasets::{DataFile, DatasetFiles};
-use crate::error::bad_input;
 use crate::prompts::{Fewshot, Format, Message, PromptStyle};
+use frontier_core::error::bad_input;
 
 pub const LETTERS: [&str; 4] = ["A", "B", "C", "D"];
 

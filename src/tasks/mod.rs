@@ -3,7 +3,6 @@
 //! Everything here is pure (no engine, no I/O beyond the dataset files); the sandbox run of
 //! generated code is passed in.
 
-pub mod extract;
 pub mod gsm8k;
 pub mod humaneval;
 pub mod mmlu;
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use plan::{build_plan, TaskOptions, TaskPlan};
 
-use crate::prompts::extract::{CodeRule, NumberRule};
+use crate::extract::{CodeRule, NumberRule};
 
 /// The tasks frontier runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -134,7 +133,7 @@ pub enum Response {
     },
     Generated {
         text: String,
-        stop_reason: crate::engine::StopReason,
+        stop_reason: frontier_engine::StopReason,
     },
 }
 

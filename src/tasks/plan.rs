@@ -12,9 +12,9 @@ use super::humaneval;
 use super::mmlu::{self, MmluOptions};
 use super::{Item, TaskName};
 use crate::datasets::{content_hash, DatasetFiles, Source};
-use crate::error::bad_input;
 use crate::hashing::sha256_hex;
-use crate::prompts::{Format, PromptStyle};
+use crate::prompts::{family_named, select_family, Format, PromptStyle};
+use frontier_core::error::bad_input;
 
 /// Everything a user can choose about the tasks (defaults match lm-evaluation-harness,
 /// except MMLU's shots: 5, as "MMLU 5-shot" in papers).
@@ -216,6 +216,48 @@ pub fn build_from(
         dataset_hash,
         n_shot,
     })
+}
+
+/// Every task's plan for one model in every format: the family template chosen from the
+/// model's metadata (or `template`), the embedded chat template rendered with Jinja. A task
+/// a format does not apply to (gsm8k_cot beyond raw) is left out.
+pub fn plans_for_model(
+    tasks: &[TaskName],
+    opts: &TaskOptions,
+    source: &Source,
+    formats: &[Format],
+    template: Option<&str>,
+    summary: &frontier_gguf::ModelSummary,
+    path: &std::path::Path,
+) -> Result<Vec<TaskPlan>> {
+    let family = match template {
+        Some(t) => family_named(t)?,
+        None => select_family(
+            summary,
+            &path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+        ),
+    };
+    let mut plans = Vec::new();
+    for &format in formats {
+        let style = PromptStyle::for_model(
+            format,
+            family.clone(),
+            summary.chat_template_text.as_deref(),
+            summary.bos_text.as_deref().unwrap_or_default(),
+            summary.eos_text.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| bad_input(format!("{}: {e:#}", path.display())))?;
+        for &task in tasks {
+            if task == TaskName::Gsm8kCot && format != Format::Raw {
+                continue;
+            }
+            plans.push(build_styled(task, opts, source, &style)?);
+        }
+    }
+    Ok(plans)
 }
 
 /// Shortest shared start worth evaluating once for many items.

@@ -1,0 +1,301 @@
+//! Continuous batching on llama.cpp: up to `n_seq_max` sequences decode together, and a
+//! finished slot is refilled with the next request at once. Each decode step is the same
+//! five moves, each its own function: [`Batcher::admit`] requests into free slots,
+//! [`Batcher::build_batch`] (prompt chunks for slots still prefilling, one token for the
+//! others), decode, [`record_step`] (where the time went), [`Batcher::sample`] the next
+//! token of every slot that got logits, and [`Batcher::retire`] the finished ones.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use frontier_engine::{common_prefix, GenRequest, GenResult, StopMatcher, StopReason, Token};
+
+use crate::context::LlamaEngine;
+
+/// One request being generated, in its own sequence.
+struct Slot {
+    req: usize,
+    seq: i32,
+    /// Prompt tokens not yet decoded.
+    pending: Vec<Token>,
+    /// Next position in this sequence.
+    pos: i32,
+    /// The token to feed next (after the prompt): the last one generated.
+    next: Option<Token>,
+    generated: usize,
+    text: StopMatcher,
+    /// KV cells this request reserved (prompt + max_tokens, capped at the context).
+    reserved: usize,
+    started: Instant,
+}
+
+/// What one batch holds: for each slot (in order), the logits row it reads, if any.
+struct Step {
+    row_of_slot: Vec<Option<usize>>,
+    /// Tokens in the batch, and how many of them were prompt tokens.
+    tokens: u64,
+    prefill: u64,
+}
+
+/// The state of a continuous-batching run over a list of requests.
+struct Batcher<'r> {
+    requests: &'r [GenRequest],
+    prefix: &'r [Token],
+    slots: Vec<Slot>,
+    /// Free sequence ids, the lowest last (taken first).
+    free_seqs: Vec<i32>,
+    next_req: usize,
+    /// Cells reserved by the working slots (one KV stream only).
+    reserved: usize,
+    /// Cells one sequence can hold, and (one stream) those left beside the shared prefix.
+    n_ctx: usize,
+    n_ctx_free: usize,
+    unified: bool,
+    n_batch: usize,
+}
+
+pub(crate) fn run(
+    e: &mut LlamaEngine<'_>,
+    prefix: &[Token],
+    requests: &[GenRequest],
+    on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
+) -> Result<()> {
+    let mut b = Batcher::new(e, prefix, requests)?;
+    e.clear_working()?;
+    loop {
+        b.admit(e)?;
+        if b.slots.is_empty() {
+            return Ok(());
+        }
+        if !b.unified {
+            b.compact(e)?;
+        }
+        // llama.cpp puts sequences in one ubatch (one pass over the weights) only in
+        // increasing, consecutive id order, so the batch is built in sequence order.
+        b.slots.sort_by_key(|s| s.seq);
+        let step = b.build_batch(e)?;
+        let started = Instant::now();
+        e.decode_batch()?;
+        record_step(e, &step, started.elapsed().as_secs_f64() * 1e3);
+        let finished = b.sample(e, &step)?;
+        b.retire(e, &finished, on_done)?;
+    }
+}
+
+impl<'r> Batcher<'r> {
+    fn new(
+        e: &LlamaEngine<'_>,
+        prefix: &'r [Token],
+        requests: &'r [GenRequest],
+    ) -> Result<Batcher<'r>> {
+        let n_ctx = e.options.cells_per_seq() as usize;
+        let unified = e.options.unified();
+        for (i, r) in requests.iter().enumerate() {
+            if r.prompt.is_empty() {
+                bail!("generation request {i} has an empty prompt");
+            }
+            if r.prompt.len() >= n_ctx {
+                bail!(
+                    "generation request {i}: prompt of {} tokens does not fit the context of {n_ctx}",
+                    r.prompt.len()
+                );
+            }
+        }
+        // One stream: the prefix's cells are taken from what all sequences share.
+        let prefix_cells = if prefix.is_empty() || !unified {
+            0
+        } else {
+            e.prefix.len()
+        };
+        Ok(Batcher {
+            requests,
+            prefix,
+            slots: Vec::new(),
+            free_seqs: (0..e.options.n_seq_max as i32).rev().collect(),
+            next_req: 0,
+            reserved: 0,
+            n_ctx,
+            n_ctx_free: n_ctx.saturating_sub(prefix_cells),
+            unified,
+            n_batch: e.options.n_batch as usize,
+        })
+    }
+
+    /// Admits requests while a sequence id and room in the KV cache are free. A request
+    /// reserves prompt + max_tokens cells (capped at the context) so none runs out; its
+    /// start shared with the prefix is copied from the prefix sequence, not decoded.
+    fn admit(&mut self, e: &mut LlamaEngine<'_>) -> Result<()> {
+        while self.next_req < self.requests.len() {
+            let r = &self.requests[self.next_req];
+            let shared = common_prefix(&r.prompt, self.prefix).min(r.prompt.len() - 1);
+            let need = (r.prompt.len() - shared + r.max_tokens).min(self.n_ctx_free);
+            let fits =
+                !self.unified || self.reserved + need <= self.n_ctx_free || self.slots.is_empty();
+            let Some(seq) = self.free_seqs.last().copied().filter(|_| fits) else {
+                break;
+            };
+            self.free_seqs.pop();
+            self.reserved += need;
+            e.share_prefix(seq, shared)?;
+            self.slots.push(Slot {
+                req: self.next_req,
+                seq,
+                pending: r.prompt[shared..].to_vec(),
+                pos: shared as i32,
+                next: None,
+                generated: 0,
+                text: StopMatcher::new(&r.stop),
+                reserved: need,
+                started: Instant::now(),
+            });
+            self.next_req += 1;
+        }
+        Ok(())
+    }
+
+    /// Fills one batch, in slot order, within `n_batch` tokens: a prompt chunk for each slot
+    /// still prefilling (logits only for its prompt's last token), one token for the others.
+    fn build_batch(&mut self, e: &mut LlamaEngine<'_>) -> Result<Step> {
+        e.batch.clear();
+        e.logit_rows.clear();
+        let mut budget = self.n_batch;
+        let mut step = Step {
+            row_of_slot: vec![None; self.slots.len()],
+            tokens: 0,
+            prefill: 0,
+        };
+        for (si, s) in self.slots.iter_mut().enumerate() {
+            if budget == 0 {
+                break;
+            }
+            if !s.pending.is_empty() {
+                let take = s.pending.len().min(budget);
+                let done_prompt = take == s.pending.len();
+                for (k, &t) in s.pending[..take].iter().enumerate() {
+                    let want = done_prompt && k + 1 == take;
+                    e.add_token(t, s.pos, s.seq, want)?;
+                    if want {
+                        step.row_of_slot[si] = Some(e.logit_rows.len());
+                        e.logit_rows.push(step.tokens as i32);
+                    }
+                    s.pos += 1;
+                    step.tokens += 1;
+                }
+                s.pending.drain(..take);
+                budget -= take;
+                step.prefill += take as u64;
+            } else if let Some(t) = s.next.take() {
+                e.add_token(t, s.pos, s.seq, true)?;
+                step.row_of_slot[si] = Some(e.logit_rows.len());
+                e.logit_rows.push(step.tokens as i32);
+                s.pos += 1;
+                step.tokens += 1;
+                budget -= 1;
+            }
+        }
+        Ok(step)
+    }
+
+    /// Greedy next token for every slot that got logits; returns the slots that finished
+    /// (end of generation, a stop string, the length limit, or a full context) and why.
+    fn sample(&mut self, e: &LlamaEngine<'_>, step: &Step) -> Result<Vec<(usize, StopReason)>> {
+        let mut finished = Vec::new();
+        for (si, s) in self.slots.iter_mut().enumerate() {
+            let Some(row) = step.row_of_slot[si] else {
+                continue;
+            };
+            let tok = e.argmax(row)?;
+            let r = &self.requests[s.req];
+            let reason = if e.model.is_eog(tok) {
+                Some(StopReason::EndOfGeneration)
+            } else {
+                s.generated += 1;
+                if s.text.push(&e.model.piece(tok)) {
+                    Some(StopReason::StopString)
+                } else if s.generated >= r.max_tokens {
+                    Some(StopReason::Length)
+                } else if s.pos as usize >= self.n_ctx {
+                    Some(StopReason::ContextFull)
+                } else {
+                    s.next = Some(tok);
+                    None
+                }
+            };
+            if let Some(reason) = reason {
+                finished.push((si, reason));
+            }
+        }
+        Ok(finished)
+    }
+
+    /// Frees the finished slots (their sequences and reserved cells) and hands each result
+    /// to `on_done`.
+    fn retire(
+        &mut self,
+        e: &mut LlamaEngine<'_>,
+        finished: &[(usize, StopReason)],
+        on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
+    ) -> Result<()> {
+        for &(si, reason) in finished.iter().rev() {
+            let s = self.slots.swap_remove(si);
+            e.clear_seq(s.seq)?;
+            release(&mut self.free_seqs, s.seq);
+            self.reserved -= s.reserved;
+            on_done(
+                s.req,
+                GenResult {
+                    text: s.text.finish(),
+                    stop_reason: reason,
+                    prompt_tokens: self.requests[s.req].prompt.len(),
+                    generated_tokens: s.generated,
+                    time_ms: s.started.elapsed().as_secs_f64() * 1e3,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// With a KV stream per sequence, llama.cpp decodes together (in one ubatch) only
+    /// sequences with consecutive ids, so once no request is left to fill a freed id the
+    /// highest working sequences move down into the free ones: the working ids stay 0..k.
+    fn compact(&mut self, e: &mut LlamaEngine<'_>) -> Result<()> {
+        loop {
+            let Some(&lowest_free) = self.free_seqs.last() else {
+                return Ok(());
+            };
+            let Some(top) = self.slots.iter_mut().max_by_key(|s| s.seq) else {
+                return Ok(());
+            };
+            if top.seq < lowest_free {
+                return Ok(());
+            }
+            e.move_seq(top.seq, lowest_free)?;
+            self.free_seqs.pop();
+            let from = std::mem::replace(&mut top.seq, lowest_free);
+            release(&mut self.free_seqs, from);
+        }
+    }
+}
+
+/// Splits one step's decode time between its prompt and generated tokens by their counts,
+/// and counts the steps where every sequence slot generated (llama-batched-bench's figure).
+fn record_step(e: &mut LlamaEngine<'_>, step: &Step, ms: f64) {
+    let total = step.tokens.max(1) as f64;
+    let generated = step.tokens - step.prefill;
+    e.stats.prompt_tokens += step.prefill;
+    e.stats.prompt_ms += ms * step.prefill as f64 / total;
+    e.stats.generated_tokens += generated;
+    e.stats.generation_ms += ms * generated as f64 / total;
+    if generated > 0 {
+        e.stats.generation_steps += 1;
+    }
+    if step.prefill == 0 && generated == u64::from(e.options.n_seq_max) {
+        e.stats.full_step_tokens += generated;
+        e.stats.full_step_ms += ms;
+    }
+}
+
+fn release(free_seqs: &mut Vec<i32>, seq: i32) {
+    free_seqs.push(seq);
+    free_seqs.sort_unstable_by(|a, b| b.cmp(a));
+}

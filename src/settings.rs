@@ -1,0 +1,215 @@
+//! Settings resolved once from the command line, before any model loads (ripgrep's
+//! low-level args → high-level settings, hyperfine's `Options::from_cli_arguments`): the
+//! tasks and their options, the data source, the prompt formats, the engine and the
+//! sandbox, shared by `eval`, `sweep` and `throughput`. Library code takes these, never
+//! the clap structs.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use frontier_core::bad_input;
+use frontier_engine::{ContextOptions, ModelOptions};
+
+use crate::cli::{BatchArgs, DataSourceArg, FormatArg, RunArgs, SandboxArgs, TaskArg, TaskArgs};
+use crate::datasets::Source;
+use crate::eval::runner::EngineSettings;
+use crate::eval::AUTO_PARALLEL;
+use crate::prompts::Format;
+use crate::sandbox::{Sandbox, SandboxPolicy};
+use crate::tasks::{build_plan, TaskName, TaskOptions, TaskPlan};
+use frontier_process::MemCap;
+
+/// The evaluation tasks asked for, in the order given, without duplicates; `speed` (a
+/// sweep's measurement, not an evaluation task) is left out, and whether it was asked for
+/// is returned beside them.
+pub fn parse_tasks(args: &[TaskArg]) -> (Vec<TaskName>, bool) {
+    let mut out = Vec::new();
+    for a in args {
+        let t = match a {
+            TaskArg::Mmlu => TaskName::Mmlu,
+            TaskArg::Gsm8k => TaskName::Gsm8k,
+            TaskArg::Gsm8kCot => TaskName::Gsm8kCot,
+            TaskArg::Humaneval => TaskName::Humaneval,
+            TaskArg::Speed => continue,
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    (out, args.contains(&TaskArg::Speed))
+}
+
+/// The evaluation tasks of `eval` and `throughput`, which measure no speed.
+pub fn eval_tasks(args: &[TaskArg]) -> Result<Vec<TaskName>> {
+    match parse_tasks(args) {
+        (_, true) => Err(bad_input(
+            "speed is measured by `frontier speed` (or a sweep's --tasks speed), not by eval",
+        )),
+        (tasks, _) if tasks.is_empty() => Err(bad_input("no tasks given")),
+        (tasks, _) => Ok(tasks),
+    }
+}
+
+pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
+    let (limit, task_limits) = parse_limits(&args.limit)?;
+    let source = match (&args.data_dir, args.data_source) {
+        (Some(d), _) => Source::Dir(d.clone()),
+        (None, Some(DataSourceArg::Hub)) => Source::Hub {
+            revision: args.data_revision.clone(),
+        },
+        (None, _) => Source::Embedded,
+    };
+    Ok((
+        TaskOptions {
+            mmlu_shots: args.shots,
+            subjects: args.subjects.clone(),
+            limit,
+            task_limits,
+            gsm8k_shots: args.gsm8k_shots,
+            gsm8k_sampling: args.gsm8k_sampling,
+            gsm8k_max_tokens: args.gsm8k_max_tokens,
+            humaneval_max_tokens: args.humaneval_max_tokens,
+            plus: args.plus,
+        },
+        source,
+    ))
+}
+
+/// Builds every task's plan (reading and checking the datasets) before any model runs.
+pub fn build_plans(
+    tasks: &[TaskName],
+    opts: &TaskOptions,
+    source: &Source,
+) -> Result<Vec<TaskPlan>> {
+    tasks.iter().map(|&t| build_plan(t, opts, source)).collect()
+}
+
+/// The sandbox for HumanEval, when it is among the tasks; refuses a weak one unless allowed.
+pub fn sandbox_for(tasks: &[TaskName], args: &SandboxArgs) -> Result<Option<Arc<Sandbox>>> {
+    if !tasks.contains(&TaskName::Humaneval) {
+        return Ok(None);
+    }
+    if args.timeout.is_nan() || args.timeout <= 0.0 {
+        return Err(bad_input("--sandbox-timeout must be positive"));
+    }
+    let memory = args.memory.0;
+    let policy = SandboxPolicy {
+        memory_bytes: memory,
+        wall_timeout_ms: (args.timeout * 1000.0).round() as u64,
+        cpu_seconds: args.timeout.ceil() as u64,
+        allow_weak: args.allow_weak_sandbox,
+        ..SandboxPolicy::default()
+    };
+    Ok(Some(Arc::new(
+        Sandbox::new(policy).map_err(|e| bad_input(format!("{e:#}")))?,
+    )))
+}
+
+/// `--limit 5`, `--limit mmlu=10,gsm8k=100`, or both.
+pub fn parse_limits(
+    specs: &[String],
+) -> Result<(Option<usize>, std::collections::BTreeMap<TaskName, usize>)> {
+    let mut global = None;
+    let mut per_task = std::collections::BTreeMap::new();
+    let number = |s: &str| -> Result<usize> {
+        match s.trim().parse::<usize>() {
+            Ok(0) | Err(_) => Err(bad_input(format!(
+                "--limit {s}: must be a number of items, at least 1"
+            ))),
+            Ok(n) => Ok(n),
+        }
+    };
+    for spec in specs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        match spec.split_once('=') {
+            Some((task, n)) => {
+                let t = TaskName::parse(task)
+                    .ok_or_else(|| bad_input(format!("--limit {spec}: unknown task '{task}'")))?;
+                per_task.insert(t, number(n)?);
+            }
+            None => global = Some(number(spec)?),
+        }
+    }
+    Ok((global, per_task))
+}
+
+/// `--format raw,chat` / `all` in order, without duplicates.
+pub fn parse_formats(args: &[FormatArg]) -> Vec<Format> {
+    let mut out = Vec::new();
+    for a in args {
+        let add: &[Format] = match a {
+            FormatArg::Raw => &[Format::Raw],
+            FormatArg::Chat => &[Format::Chat],
+            FormatArg::Tuned => &[Format::Tuned],
+            FormatArg::All => &[Format::Raw, Format::Chat, Format::Tuned],
+        };
+        for f in add {
+            if !out.contains(f) {
+                out.push(*f);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(Format::Raw);
+    }
+    out
+}
+
+/// Model and context options from the shared run flags (context size set by the caller).
+pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
+    let threads = run
+        .threads
+        .unwrap_or_else(frontier_core::system::default_threads);
+    if threads == 0 {
+        return Err(bad_input("--threads must be at least 1"));
+    }
+    if run.batch == 0 || run.ubatch == 0 {
+        return Err(bad_input("--batch and --ubatch must be at least 1"));
+    }
+    let model = ModelOptions {
+        gpu_layers: run.gpu_layers,
+        use_mmap: !run.no_mmap,
+        use_mlock: run.mlock,
+    };
+    let context = ContextOptions {
+        n_ctx: 0,
+        n_batch: run.batch,
+        n_ubatch: run.ubatch.min(run.batch),
+        n_seq_max: 1,
+        threads,
+        flash_attn: run.flash_attn,
+        stream_per_seq: false,
+    };
+    Ok((model, context))
+}
+
+/// The engine settings of `eval` and `sweep`: load and context options from the run flags,
+/// batching from `--parallel`/`--no-batch`/`--ctx`, adapted to the memory cap's mechanism
+/// (a note says so unless `quiet`).
+pub fn engine_settings(
+    run: &RunArgs,
+    batch: &BatchArgs,
+    mem_cap: Option<&MemCap>,
+    quiet: bool,
+) -> Result<EngineSettings> {
+    if batch.parallel == Some(0) {
+        return Err(bad_input("--parallel must be at least 1"));
+    }
+    let (mut model, mut context) = run_options(run)?;
+    context.n_ctx = batch.ctx.unwrap_or(0);
+    if let Some(note) = crate::memory::guard::adapt_options(mem_cap, &mut model) {
+        if !quiet {
+            eprintln!("note: {note}");
+        }
+    }
+    Ok(EngineSettings {
+        model,
+        context,
+        parallel: if batch.no_batch {
+            1
+        } else {
+            batch.parallel.unwrap_or(AUTO_PARALLEL)
+        },
+        share_prefix: !batch.no_batch,
+        backend: run.backend,
+    })
+}
