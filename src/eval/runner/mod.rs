@@ -180,8 +180,10 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         let Ok(msg) = messages.recv() else { break };
         live.handle(msg)?;
     }
-    threads.join();
+    // The cell's handle on the program queue goes first, so the queue closes and the
+    // sandbox threads end.
     let (seen, unanswered) = live.end();
+    threads.join();
     finish(
         run,
         &gate,
