@@ -89,7 +89,10 @@ fn eval_stores_items_resumes_and_shows_them() {
 fn bad_eval_input_is_rejected_before_running() {
     let dir = tempfile::tempdir().unwrap();
     for (args, words) in [
-        (vec!["--tasks", "mmlu,trivia"], "invalid value 'trivia' for '--tasks"),
+        (
+            vec!["--tasks", "mmlu,trivia"],
+            "invalid value 'trivia' for '--tasks",
+        ),
         (
             vec!["--subjects", "astrology"],
             "unknown MMLU subject 'astrology'",
