@@ -54,8 +54,50 @@ fn comparison(out: &Path) -> Vec<csv::StringRecord> {
     r.records().map(Result::unwrap).collect()
 }
 
-/// 3 subjects × 4 MMLU questions + 6 GSM8K problems.
-const ITEMS_PER_CELL: usize = 18;
+/// 3 subjects × 4 MMLU questions + 6 GSM8K problems + 2 HumanEval programs (run in the
+/// sandbox: the fake's replies fail their tests).
+const ITEMS_PER_CELL: usize = 20;
+
+/// Runs a command to its end, failing the test if it takes more than `secs` (a hang, e.g. a
+/// cell that never ends, must not stall the suite).
+fn output_within(cmd: &mut Command, secs: u64) -> std::process::Output {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let err = stderr.join().unwrap();
+            panic!(
+                "still running after {secs} s: {}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
 
 #[test]
 fn a_crash_fails_one_cell_and_the_rerun_completes_nothing_twice() {
@@ -70,9 +112,10 @@ fn a_crash_fails_one_cell_and_the_rerun_completes_nothing_twice() {
     let out = dir.path().join("out");
     // One item per decode, so the crash comes after exactly 5 answers.
     let one_at_a_time = ["--parallel", "1"];
-    let o = sweep(&[&good, &crashing, &refused], &out, &one_at_a_time)
-        .output()
-        .unwrap();
+    let o = output_within(
+        &mut sweep(&[&good, &crashing, &refused], &out, &one_at_a_time),
+        120,
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "a failed cell exits 1: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -110,9 +153,10 @@ fn a_crash_fails_one_cell_and_the_rerun_completes_nothing_twice() {
     // A rerun resumes: the good cell's items are not recomputed, the crashing cell again
     // stores 5 more before its next abort (it counts per process).
     let before = stored_items(&out);
-    let o = sweep(&[&good, &crashing, &refused], &out, &one_at_a_time)
-        .output()
-        .unwrap();
+    let o = output_within(
+        &mut sweep(&[&good, &crashing, &refused], &out, &one_at_a_time),
+        120,
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         stderr.contains(&format!("5 items scored now, {before} already stored")),
@@ -178,13 +222,14 @@ fn a_worker_over_its_memory_cap_is_oom_killed_and_said_so() {
     let hog = fake_model(dir.path(), "hog", &[("alloc_mib", "400")]);
     let light = fake_model(dir.path(), "light", &[]);
     let out = dir.path().join("out");
-    let o = sweep(
-        &[&hog, &light],
-        &out,
-        &["--mem-limit", "128MiB", "--mem-cap", "cgroup"],
-    )
-    .output()
-    .unwrap();
+    let o = output_within(
+        &mut sweep(
+            &[&hog, &light],
+            &out,
+            &["--mem-limit", "128MiB", "--mem-cap", "cgroup"],
+        ),
+        120,
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     if stderr.contains("no memory cgroup can be created here") {
         eprintln!("skipped: this machine cannot make a memory cgroup: {stderr}");
