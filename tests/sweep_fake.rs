@@ -21,10 +21,15 @@ fn sweep(models: &[&Path], out: &Path, extra: &[&str]) -> Command {
     )
     .args(["sweep", "--backend", "fake", "--models"])
     .arg(list.join(","))
-    .args(["--tasks", "mmlu,gsm8k,speed", "--subjects", SUBJECTS])
+    .args([
+        "--tasks",
+        "mmlu,gsm8k,humaneval,speed",
+        "--subjects",
+        SUBJECTS,
+    ])
     .args([
         "--limit",
-        "mmlu=4,gsm8k=6",
+        "mmlu=4,gsm8k=6,humaneval=2",
         "-p",
         "64",
         "-n",

@@ -203,9 +203,10 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
             "generation: {rate:.1} tokens/s, {per_step:.2} sequences per decode step on average\n"
         ));
     }
-    if let Some(r) = &o.ready {
+    for r in &o.contexts {
         s.push_str(&format!(
-            "context: {} tokens, {} sequences{}, KV cache {}\n",
+            "{} context: {} tokens, {} sequences{}, KV cache {}\n",
+            if r.generates { "generation" } else { "scoring" },
             r.n_ctx,
             r.n_seq,
             r.parallel_reason

@@ -33,7 +33,8 @@ pub struct EvalRequest {
     pub units: Vec<WorkUnit>,
 }
 
-/// What an evaluation worker reports once its model is ready.
+/// What an evaluation worker reports when its model is loaded and a context made: once for
+/// the scoring context and once for the generation context when the job has both.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EvalReady {
     pub load_ms: f64,
@@ -45,6 +46,9 @@ pub struct EvalReady {
     /// How the number of sequences was chosen, when the worker chose it.
     #[serde(default)]
     pub parallel_reason: Option<String>,
+    /// The context is for generation (a KV stream per sequence), not scoring.
+    #[serde(default)]
+    pub generates: bool,
 }
 
 /// What an evaluation worker reports, one per line.

@@ -30,19 +30,19 @@ pub fn context_cells(prefix: usize, own: usize, n: u32, stream_per_seq: bool) ->
     }
 }
 
-/// The number of sequences, and why: the largest `n` ≤ [`MAX_AUTO_PARALLEL`] (and ≤ the
-/// number of units) whose KV cache fits in half of `spare_bytes`.
+/// The number of sequences, and why: the largest `n` ≤ [`MAX_AUTO_PARALLEL`] whose KV cache
+/// fits in half of `spare_bytes`. Not fewer for a run of fewer items: the number of sequence
+/// slots shapes every generation step (see `frontier_llama`'s continuous batching), so it must
+/// not depend on how many items the run has.
 pub fn choose(
     kv_bytes_per_cell: u64,
     prefix: usize,
     own: usize,
     spare_bytes: u64,
-    n_units: usize,
     stream_per_seq: bool,
 ) -> (u32, String) {
     let budget = spare_bytes / 2;
-    let cap = MAX_AUTO_PARALLEL.min(n_units.max(1) as u32);
-    let n = (1..=cap)
+    let n = (1..=MAX_AUTO_PARALLEL)
         .rev()
         .find(|&n| {
             context_cells(prefix, own, n, stream_per_seq) as u64 * kv_bytes_per_cell <= budget
@@ -65,22 +65,12 @@ mod tests {
     fn takes_the_most_sequences_that_fit() {
         // 30 layers × 3 heads × 128 elements × 2 bytes: SmolLM2-135M.
         let kv = 30 * 3 * 128 * 2;
-        assert_eq!(
-            choose(kv, 600, 200, 8 << 30, 1000, true).0,
-            MAX_AUTO_PARALLEL
-        );
-        assert_eq!(
-            choose(kv, 600, 200, 8 << 30, 3, true).0,
-            3,
-            "no more than the units"
-        );
+        assert_eq!(choose(kv, 600, 200, 8 << 30, true).0, MAX_AUTO_PARALLEL);
         // Room for the KV cache of about two sequences only.
         let two = context_cells(600, 200, 2, true) as u64 * kv * 2;
-        assert_eq!(choose(kv, 600, 200, two, 1000, true).0, 2);
-        assert_eq!(choose(kv, 600, 200, 0, 1000, true).0, 1, "at least one");
-        assert!(choose(kv, 600, 200, two, 1000, true)
-            .1
-            .contains("2 sequences"));
+        assert_eq!(choose(kv, 600, 200, two, true).0, 2);
+        assert_eq!(choose(kv, 600, 200, 0, true).0, 1, "at least one");
+        assert!(choose(kv, 600, 200, two, true).1.contains("2 sequences"));
     }
 
     #[test]

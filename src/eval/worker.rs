@@ -16,8 +16,8 @@ pub fn serve() -> Result<i32> {
     frontier_process::protocol::serve(run)
 }
 
-/// Runs the job, emitting events, the last one `Finished` with the elapsed milliseconds and
-/// the engine's stats. The units are consumed as they are tokenized, so their text is freed
+/// Runs the job, emitting events: `Ready` for each context made (scoring, generation), a
+/// result per unit, and `Finished` last with the elapsed milliseconds and the engines' stats. The units are consumed as they are tokenized, so their text is freed
 /// as their tokens are made: the worker's peak RSS is the model's, not the size of the job.
 pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) -> Result<()> {
     let start = Instant::now();
@@ -54,61 +54,78 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             tokens: t,
         });
     }
-    let longest_prefix = prefixes.values().map(|p| p.len()).max().unwrap_or(0);
-    let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
-    let generates = units.iter().any(|u| u.tokens.generates());
+    let prefix_len = |u: &Prepared| u.prefix.as_ref().map_or(0, |p| p.len());
+    // Scoring and generation each get a context of their own, in the order the plans ask
+    // for them: a context's shape (one stream, or a stream per sequence) changes llama.cpp's
+    // arithmetic in the last bits, so MMLU's log-probabilities must not depend on whether
+    // generation tasks share the run.
+    let generation_first = units.first().is_some_and(|u| u.tokens.generates());
+    let (scoring, generating): (Vec<Prepared>, Vec<Prepared>) =
+        units.into_iter().partition(|u| !u.tokens.generates());
+    let mut phases = vec![(scoring, false), (generating, true)];
+    if generation_first {
+        phases.reverse();
+    }
     let cpu_only = crate::build_info::cpu_only() || job.model_options.gpu_layers == Some(0);
-    let (parallel, parallel_reason) = if job.parallel != AUTO_PARALLEL {
-        (job.parallel, None)
-    } else if !generates && cpu_only {
-        (1, Some(parallel::SCORING_ON_CPU.to_string()))
-    } else {
-        let (n, why) = parallel::choose(
-            kv_bytes_per_cell(&job.model)?,
-            longest_prefix,
-            longest_own,
-            spare_memory(job.memory_budget),
-            units.len(),
+    let mut stats = frontier_engine::EngineStats::default();
+    for (units, generates) in phases {
+        if units.is_empty() {
+            continue;
+        }
+        let longest_prefix = units.iter().map(prefix_len).max().unwrap_or(0);
+        let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
+        let (parallel, parallel_reason) = if job.parallel != AUTO_PARALLEL {
+            (job.parallel, None)
+        } else if !generates && cpu_only {
+            (1, Some(parallel::SCORING_ON_CPU.to_string()))
+        } else {
+            let (n, why) = parallel::choose(
+                kv_bytes_per_cell(&job.model)?,
+                longest_prefix,
+                longest_own,
+                spare_memory(job.memory_budget),
+                generates,
+            );
+            (n, Some(why))
+        };
+        let mut ctx = job.context.clone();
+        ctx.n_seq_max = parallel;
+        // Generation wants a KV stream per sequence; scoring packs unequal prompts into one.
+        ctx.stream_per_seq = generates;
+        if ctx.n_ctx == 0 {
+            // Room for the prefix and every sequence's own tokens.
+            ctx.n_ctx = parallel::context_cells(longest_prefix, longest_own, parallel, generates);
+        }
+        ctx.flash_attn = ctx.flash_attn.for_decoding(cpu_only);
+        let mut engine = model.engine(&ctx)?;
+        let opts = engine.options().clone();
+        // An explicit `--ctx` is shared out among the sequences, as llama-server does.
+        let per_seq = opts.cells_per_seq();
+        let (units, too_big): (Vec<_>, Vec<_>) = units
+            .into_iter()
+            .partition(|u| u.tokens.cells_needed() <= per_seq as usize);
+        emit(EvalEvent::Ready(EvalReady {
+            load_ms: model.load_time().as_secs_f64() * 1e3,
+            n_ctx: opts.n_ctx,
+            n_seq: opts.n_seq_max,
+            kv_cache_bytes: engine.kv_cache_bytes(),
+            n_params: model.n_params(),
+            threads: opts.threads,
+            parallel_reason,
             generates,
-        );
-        (n, Some(why))
-    };
-    let mut ctx = job.context.clone();
-    ctx.n_seq_max = parallel;
-    // Generation wants a KV stream per sequence; scoring packs unequal prompts into one.
-    ctx.stream_per_seq = generates;
-    if ctx.n_ctx == 0 {
-        // Room for the prefix and every sequence's own tokens.
-        ctx.n_ctx =
-            parallel::context_cells(longest_prefix, longest_own, parallel, ctx.stream_per_seq);
+        }))?;
+        for u in &too_big {
+            let whose = format!("each of the {} sequences'", opts.n_seq_max);
+            emit(too_long(&u.key, u.tokens.cells_needed(), &whose, per_seq))?;
+        }
+        run_units(engine.as_mut(), &units, parallel as usize, &mut |r| {
+            emit(EvalEvent::Result(r))
+        })?;
+        stats.add(&engine.stats());
     }
-    ctx.flash_attn = ctx.flash_attn.for_decoding(cpu_only);
-    let mut engine = model.engine(&ctx)?;
-    let opts = engine.options().clone();
-    // An explicit `--ctx` is shared out among the sequences, as llama-server does.
-    let per_seq = opts.cells_per_seq();
-    let (units, too_big): (Vec<_>, Vec<_>) = units
-        .into_iter()
-        .partition(|u| u.tokens.cells_needed() <= per_seq as usize);
-    emit(EvalEvent::Ready(EvalReady {
-        load_ms: model.load_time().as_secs_f64() * 1e3,
-        n_ctx: opts.n_ctx,
-        n_seq: opts.n_seq_max,
-        kv_cache_bytes: engine.kv_cache_bytes(),
-        n_params: model.n_params(),
-        threads: opts.threads,
-        parallel_reason,
-    }))?;
-    for u in &too_big {
-        let whose = format!("each of the {} sequences'", opts.n_seq_max);
-        emit(too_long(&u.key, u.tokens.cells_needed(), &whose, per_seq))?;
-    }
-    run_units(engine.as_mut(), &units, parallel as usize, &mut |r| {
-        emit(EvalEvent::Result(r))
-    })?;
     emit(EvalEvent::Finished {
         elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
-        stats: engine.stats(),
+        stats,
     })
 }
 

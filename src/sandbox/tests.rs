@@ -223,8 +223,14 @@ fn sleeping_program_hits_the_wall_clock() {
     assert!(outcome.duration_ms < 3_000, "{outcome:?}");
 }
 
+/// The fork bombs run as the same sandbox user, and RLIMIT_NPROC counts that user's
+/// processes machine-wide: one bomb running while the other starts leaves the second's bwrap
+/// no process to make ("Creating new namespace failed: Resource temporarily unavailable").
+static ONE_BOMB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn fork_bomb_is_contained_and_leaves_no_process() {
+    let _one = ONE_BOMB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(sandbox) = bwrap_sandbox(short_policy()) else {
         return;
     };
@@ -249,6 +255,7 @@ fn fork_bomb_is_contained_and_leaves_no_process() {
 #[test]
 fn fork_bomb_is_contained_by_rlimit_nproc_alone() {
     // The mechanism for machines without a writable pids cgroup: RLIMIT_NPROC as uid 65534.
+    let _one = ONE_BOMB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(sandbox) = bwrap_sandbox(short_policy()) else {
         return;
     };

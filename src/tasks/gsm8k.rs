@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Item, Response, Scored, Scoring, Work};
+use super::{few_shot_head, Item, Response, Scored, Scoring, Work};
 use crate::datasets::gsm8k::{self, GsmProblem};
 use crate::datasets::{DataFile, DatasetFiles};
 use crate::extract::extract_number;
@@ -207,6 +207,12 @@ pub fn build(
                 },
             ),
         };
+        // With `fixed` sampling every question follows the same exemplars; with lm-eval's,
+        // each its own, so nothing is shared.
+        let shared_prefix = match opts.sampling {
+            Sampling::Fixed => few_shot_head(&prompt, &p.question),
+            Sampling::Lmeval => None,
+        };
         items.push(Item {
             id: format!("test/{}", p.index),
             group: None,
@@ -217,7 +223,7 @@ pub fn build(
             },
             gold: p.answer.clone(),
             scoring,
-            shared_prefix: None,
+            shared_prefix,
         });
     }
     Ok((items, vec![test_file, train_file]))
@@ -233,18 +239,20 @@ pub fn build_cot(
     let n = limit.unwrap_or(usize::MAX).min(test.len());
     let items = test[..n]
         .iter()
-        .map(|p| Item {
-            id: format!("test/{}", p.index),
-            group: None,
-            work: Work::Generate {
-                prompt: cot_prompt(&p.question),
-                stop: COT_STOPS.iter().map(|s| s.to_string()).collect(),
-                max_tokens,
-            },
-            gold: p.answer.clone(),
-            scoring: Scoring::Gsm8kLmEval { cot: true },
-
-            shared_prefix: None,
+        .map(|p| {
+            let prompt = cot_prompt(&p.question);
+            Item {
+                id: format!("test/{}", p.index),
+                group: None,
+                shared_prefix: few_shot_head(&prompt, &p.question),
+                work: Work::Generate {
+                    prompt,
+                    stop: COT_STOPS.iter().map(|s| s.to_string()).collect(),
+                    max_tokens,
+                },
+                gold: p.answer.clone(),
+                scoring: Scoring::Gsm8kLmEval { cot: true },
+            }
         })
         .collect();
     Ok((items, vec![test_file]))

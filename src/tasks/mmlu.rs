@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Item, Response, Scored, Scoring, Work};
+use super::{few_shot_head, Item, Response, Scored, Scoring, Work};
 use crate::datasets::mmlu::{self, MmluQuestion, Split};
 use crate::datasets::{DataFile, DatasetFiles};
 use crate::prompts::{Fewshot, Format, Message, PromptStyle};
@@ -170,6 +170,8 @@ pub fn build(
                 Format::Raw => prompt(subject, shots, q),
                 _ => chat_context(subject, shots, q, style)?,
             };
+            // Every question of a subject follows the same description and shots.
+            let shared_prefix = few_shot_head(&context, &question_block(q));
             items.push(Item {
                 id: format!("{subject}/{}", q.index),
                 group: Some(subject.clone()),
@@ -179,8 +181,7 @@ pub fn build(
                 },
                 gold: LETTERS[q.answer as usize].to_string(),
                 scoring: Scoring::Choice,
-
-                shared_prefix: None,
+                shared_prefix,
             });
         }
     }

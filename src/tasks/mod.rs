@@ -115,10 +115,23 @@ pub struct Item {
     pub work: Work,
     pub gold: String,
     pub scoring: Scoring,
-    /// The start of the prompt this item shares with the others of its group (the few-shot
-    /// head), evaluated once for all of them.
+    /// The few-shot head of the prompt, when the protocol gives every item of its group the
+    /// same one (MMLU's subject, GSM8K `fixed`, `gsm8k_cot`): evaluated once for all of them.
+    /// Cut where the prompt builder knows the head ends ([`few_shot_head`]), never where the
+    /// prompts of the run happen to agree, so an item's result does not depend on the others.
     #[serde(default)]
     pub shared_prefix: Option<String>,
+}
+
+/// The head of a few-shot prompt: everything before the line on which the item's own text
+/// (`item_text`, e.g. its question block) begins, its last occurrence in the prompt. `None`
+/// when the text is not in the prompt or nothing precedes it. The same rule for every item
+/// and format: raw prompts, and chat turns rendered by any template (the head then ends
+/// with the last user turn's header).
+pub fn few_shot_head(prompt: &str, item_text: &str) -> Option<String> {
+    let at = prompt.rfind(item_text)?;
+    let line = prompt[..at].rfind('\n').map_or(0, |n| n + 1);
+    (line > 0).then(|| prompt[..line].to_string())
 }
 
 /// What the engine returned for one item.

@@ -187,8 +187,6 @@ pub fn build_from(
             (items, used, 0, p)
         }
     };
-    let mut items = items;
-    mark_shared_prefixes(&mut items);
     let refs: Vec<&crate::datasets::DataFile> = used.iter().collect();
     let dataset_hash = content_hash(&refs);
     let mut protocol = protocol;
@@ -258,41 +256,4 @@ pub fn plans_for_model(
         }
     }
     Ok(plans)
-}
-
-/// Shortest shared start worth evaluating once for many items.
-const MIN_SHARED_PREFIX: usize = 32;
-
-/// Marks, for each group of items (an MMLU subject; otherwise the whole task), the start
-/// their prompts share (few-shot examples common to all of them). Groups of one item share
-/// nothing.
-pub fn mark_shared_prefixes(items: &mut [Item]) {
-    let mut start = 0;
-    while start < items.len() {
-        let mut end = start + 1;
-        while end < items.len() && items[end].group == items[start].group {
-            end += 1;
-        }
-        if end - start > 1 {
-            let first = items[start].work.prompt_text().to_string();
-            let mut len = first.len();
-            for it in &items[start + 1..end] {
-                let other = it.work.prompt_text();
-                len = first
-                    .char_indices()
-                    .zip(other.chars())
-                    .take_while(|((_, a), b)| a == b)
-                    .last()
-                    .map_or(0, |((i, c), _)| i + c.len_utf8())
-                    .min(len);
-            }
-            if len >= MIN_SHARED_PREFIX {
-                let prefix = first[..len].to_string();
-                for it in &mut items[start..end] {
-                    it.shared_prefix = Some(prefix.clone());
-                }
-            }
-        }
-        start = end;
-    }
 }

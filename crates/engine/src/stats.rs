@@ -29,6 +29,20 @@ pub struct EngineStats {
 }
 
 impl EngineStats {
+    /// Adds another engine's counts to these (one worker, several contexts).
+    pub fn add(&mut self, o: &EngineStats) {
+        self.prefix_tokens += o.prefix_tokens;
+        self.prefix_ms += o.prefix_ms;
+        self.prompt_tokens += o.prompt_tokens;
+        self.prompt_ms += o.prompt_ms;
+        self.generated_tokens += o.generated_tokens;
+        self.generation_ms += o.generation_ms;
+        self.reused_tokens += o.reused_tokens;
+        self.generation_steps += o.generation_steps;
+        self.full_step_tokens += o.full_step_tokens;
+        self.full_step_ms += o.full_step_ms;
+    }
+
     /// Generated tokens per second of generation time; `None` before any generation.
     pub fn generation_rate(&self) -> Option<f64> {
         (self.generation_ms > 0.0)

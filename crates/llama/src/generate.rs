@@ -1,9 +1,9 @@
 //! Continuous batching on llama.cpp: up to `n_seq_max` sequences decode together, and a
 //! finished slot is refilled with the next request at once. Each decode step is the same
 //! five moves, each its own function: [`Batcher::admit`] requests into free slots,
-//! [`Batcher::build_batch`] (prompt chunks for slots still prefilling, one token for the
-//! others), decode, [`record_step`] (where the time went), [`Batcher::sample`] the next
-//! token of every slot that got logits, and [`Batcher::retire`] the finished ones.
+//! [`Batcher::build_batch`] (one slot's prompt alone, or one token for every generating
+//! slot), decode, [`record_step`] (where the time went), [`Batcher::sample`] the next token
+//! of every slot that got logits, and [`Batcher::retire`] the finished ones.
 
 use std::time::Instant;
 
@@ -35,6 +35,8 @@ struct Step {
     /// Tokens in the batch, and how many of them were prompt tokens.
     tokens: u64,
     prefill: u64,
+    /// Idle sequence slots given a throwaway token to keep the step's shape.
+    padding: Vec<i32>,
 }
 
 /// The state of a continuous-batching run over a list of requests.
@@ -76,6 +78,9 @@ pub(crate) fn run(
         let step = b.build_batch(e)?;
         let started = Instant::now();
         e.decode_batch()?;
+        for &seq in &step.padding {
+            e.clear_seq(seq)?;
+        }
         record_step(e, &step, started.elapsed().as_secs_f64() * 1e3);
         let finished = b.sample(e, &step)?;
         b.retire(e, &finished, on_done)?;
@@ -153,44 +158,61 @@ impl<'r> Batcher<'r> {
         Ok(())
     }
 
-    /// Fills one batch, in slot order, within `n_batch` tokens: a prompt chunk for each slot
-    /// still prefilling (logits only for its prompt's last token), one token for the others.
+    /// Fills the next batch. While a slot still has prompt tokens to decode, the batch is
+    /// that slot's prompt alone (up to `n_batch` tokens; logits only for the prompt's last
+    /// token); otherwise it is one token for every sequence slot. The batch's shape picks
+    /// llama.cpp's kernels, and their arithmetic differs in the last bits between shapes, so
+    /// a request's tokens are never decoded beside another's prompt, and generation steps
+    /// always have every slot filled: what a request generates does not depend on which
+    /// other requests run beside it (GSM8K `gsm8k_cot` 5 items, 8 slots: the same 5 outputs
+    /// alone, among 5 or among 20; without the padding 1 of 5).
     fn build_batch(&mut self, e: &mut LlamaEngine<'_>) -> Result<Step> {
         e.batch.clear();
         e.logit_rows.clear();
-        let mut budget = self.n_batch;
         let mut step = Step {
             row_of_slot: vec![None; self.slots.len()],
             tokens: 0,
             prefill: 0,
+            padding: Vec::new(),
         };
-        for (si, s) in self.slots.iter_mut().enumerate() {
-            if budget == 0 {
-                break;
-            }
-            if !s.pending.is_empty() {
-                let take = s.pending.len().min(budget);
-                let done_prompt = take == s.pending.len();
-                for (k, &t) in s.pending[..take].iter().enumerate() {
-                    let want = done_prompt && k + 1 == take;
-                    e.add_token(t, s.pos, s.seq, want)?;
-                    if want {
-                        step.row_of_slot[si] = Some(e.logit_rows.len());
-                        e.logit_rows.push(step.tokens as i32);
-                    }
-                    s.pos += 1;
-                    step.tokens += 1;
+        if let Some(si) = self.slots.iter().position(|s| !s.pending.is_empty()) {
+            let s = &mut self.slots[si];
+            let take = s.pending.len().min(self.n_batch);
+            let done_prompt = take == s.pending.len();
+            for (k, &t) in s.pending[..take].iter().enumerate() {
+                let want = done_prompt && k + 1 == take;
+                e.add_token(t, s.pos, s.seq, want)?;
+                if want {
+                    step.row_of_slot[si] = Some(e.logit_rows.len());
+                    e.logit_rows.push(step.tokens as i32);
                 }
-                s.pending.drain(..take);
-                budget -= take;
-                step.prefill += take as u64;
-            } else if let Some(t) = s.next.take() {
+                s.pos += 1;
+                step.tokens += 1;
+            }
+            s.pending.drain(..take);
+            step.prefill = take as u64;
+            return Ok(step);
+        }
+        for (si, s) in self.slots.iter_mut().enumerate() {
+            if let Some(t) = s.next.take() {
                 e.add_token(t, s.pos, s.seq, true)?;
                 step.row_of_slot[si] = Some(e.logit_rows.len());
                 e.logit_rows.push(step.tokens as i32);
                 s.pos += 1;
                 step.tokens += 1;
-                budget -= 1;
+            }
+        }
+        // Every generation step has the same shape, one row per sequence slot: an idle slot
+        // decodes a throwaway token (cleared after the step, its logits asked for like the
+        // others'), so a request's tokens meet the same kernels whether 1 or 8 requests run.
+        if !self.unified {
+            let mut idle = self.free_seqs.clone();
+            idle.sort_unstable();
+            for seq in idle {
+                e.add_token(0, 0, seq, true)?;
+                e.logit_rows
+                    .push(step.tokens as i32 + step.padding.len() as i32);
+                step.padding.push(seq);
             }
         }
         Ok(step)

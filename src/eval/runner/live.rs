@@ -131,7 +131,9 @@ impl CellProgress {
 #[derive(Debug, Default)]
 pub(super) struct Seen {
     pub stored: usize,
-    pub ready: Option<EvalReady>,
+    /// The worker's contexts as it made them (scoring, generation).
+    pub contexts: Vec<EvalReady>,
+    /// When the first context was ready: evaluation time starts there.
     pub ready_at: Option<Instant>,
     pub engine_stats: Option<EngineStats>,
     pub sandbox_ms: f64,
@@ -190,10 +192,12 @@ impl<'s, 'p> Live<'s, 'p> {
     pub fn handle(&mut self, msg: Msg) -> Result<()> {
         match msg {
             Msg::Worker(EvalEvent::Ready(r)) => {
-                self.seen.ready = Some(r);
-                self.seen.ready_at = Some(Instant::now());
-                // Rates from here on: loading the model is not evaluation time.
-                self.progress.bar.reset_elapsed();
+                if self.seen.ready_at.is_none() {
+                    self.seen.ready_at = Some(Instant::now());
+                    // Rates from here on: loading the model is not evaluation time.
+                    self.progress.bar.reset_elapsed();
+                }
+                self.seen.contexts.push(r);
             }
             Msg::Worker(EvalEvent::Result(r)) => self.answered(r)?,
             Msg::Worker(EvalEvent::UnitError { key, message }) => {

@@ -77,7 +77,8 @@ pub struct CellOutcome {
     pub status: CellStatus,
     pub error: Option<String>,
     pub peak_rss_bytes: Option<u64>,
-    pub ready: Option<EvalReady>,
+    /// The worker's contexts (scoring, generation), as it reported them.
+    pub contexts: Vec<EvalReady>,
     /// Items scored and stored in this run.
     pub stored: usize,
     /// Items found already stored and not recomputed.
@@ -106,7 +107,7 @@ impl CellOutcome {
             },
             error: refused.as_ref().map(|r| r.detail.clone()),
             peak_rss_bytes: None,
-            ready: None,
+            contexts: Vec::new(),
             stored: 0,
             skipped,
             elapsed_ms: 0.0,
@@ -232,14 +233,12 @@ impl MemoryGate {
         guard::refused("eval", run.mem_cap.as_ref(), e, &run.engine.model)
     }
 
-    /// The estimate at the context and sequences the worker chose, else the first guess.
-    fn at_ready(
-        &self,
-        run: &CellRun<'_>,
-        ready: Option<&EvalReady>,
-    ) -> Option<guard::FileEstimate> {
-        ready
-            .and_then(|r| Self::estimate_at(run, r.n_ctx, r.n_seq))
+    /// The estimate at the largest context the worker made, else the first guess.
+    fn at_ready(&self, run: &CellRun<'_>, contexts: &[EvalReady]) -> Option<guard::FileEstimate> {
+        contexts
+            .iter()
+            .filter_map(|r| Self::estimate_at(run, r.n_ctx, r.n_seq))
+            .max_by_key(|e| e.estimate.total)
             .or_else(|| self.first.clone())
     }
 }
@@ -260,7 +259,7 @@ fn finish(run: &CellRun<'_>, gate: &MemoryGate, f: Finished) -> Result<CellOutco
     let seen = f.seen;
     let reported = seen.reported_error();
     let memory = seen.exit.as_ref().map(|o| {
-        let est = gate.at_ready(run, seen.ready.as_ref());
+        let est = gate.at_ready(run, &seen.contexts);
         let end = JobEnd {
             outcome: o,
             error: reported.as_deref(),
@@ -302,14 +301,14 @@ fn finish(run: &CellRun<'_>, gate: &MemoryGate, f: Finished) -> Result<CellOutco
         status,
         error.as_deref(),
         peak,
-        seen.ready.as_ref().map(|r| r.load_ms),
+        seen.contexts.first().map(|r| r.load_ms),
     )?;
     Ok(CellOutcome {
         cell_id: f.cell_id,
         status,
         error,
         peak_rss_bytes: peak,
-        ready: seen.ready,
+        contexts: seen.contexts,
         stored: seen.stored,
         skipped: f.skipped,
         elapsed_ms: f.start.elapsed().as_secs_f64() * 1e3,
