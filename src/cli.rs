@@ -140,6 +140,9 @@ pub struct SpeedArgs {
     /// Tokens for the generation test (0 skips it).
     #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
     pub n_gen: u32,
+    /// Tokens already in the context before each test, decoded untimed (llama-bench's -d).
+    #[arg(short = 'd', long = "n-depth", default_value_t = 0)]
+    pub n_depth: u32,
     /// Repetitions of each test (after one discarded warm-up).
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     pub reps: u32,

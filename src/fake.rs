@@ -267,6 +267,7 @@ pub fn measure_speed(path: &Path, config: &SpeedConfig) -> Result<SpeedMeasureme
             name,
             n_prompt,
             n_gen,
+            n_depth: config.n_depth,
             samples_ns: vec![(n / ts * 1e9) as u64; config.reps as usize],
             samples_ts: vec![ts; config.reps as usize],
             avg_ts: ts,

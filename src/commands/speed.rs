@@ -121,6 +121,7 @@ fn rows_for(
         test: "-".into(),
         n_prompt: config.n_prompt,
         n_gen: config.n_gen,
+        n_depth: config.n_depth,
         avg_ts: 0.0,
         stddev_ts: 0.0,
         reps: 0,
@@ -156,6 +157,7 @@ fn rows_for(
             test: t.name.clone(),
             n_prompt: t.n_prompt,
             n_gen: t.n_gen,
+            n_depth: t.n_depth,
             avg_ts: t.avg_ts,
             stddev_ts: t.stddev_ts,
             reps: t.samples_ts.len(),
@@ -175,19 +177,20 @@ fn speed_config(args: &SpeedArgs) -> Result<SpeedConfig> {
         return Err(bad_input("nothing to measure: -p and -n are both 0"));
     }
     let (model, mut context) = run_options(&args.run)?;
+    let longest = args.n_depth + args.n_prompt.max(args.n_gen);
     context.n_ctx = match args.ctx {
-        Some(c) if c < args.n_prompt.max(args.n_gen) => {
+        Some(c) if c < longest => {
             return Err(bad_input(format!(
-                "--ctx {c} is smaller than the longest test ({} tokens)",
-                args.n_prompt.max(args.n_gen)
+                "--ctx {c} is smaller than the longest test ({longest} tokens, depth included)"
             )))
         }
         Some(c) => c,
-        None => (args.n_prompt + args.n_gen).max(1),
+        None => (args.n_depth + args.n_prompt + args.n_gen).max(1),
     };
     Ok(SpeedConfig {
         n_prompt: args.n_prompt,
         n_gen: args.n_gen,
+        n_depth: args.n_depth,
         reps: args.reps,
         model,
         context,

@@ -34,6 +34,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         Some(SpeedConfig {
             n_prompt: args.n_prompt,
             n_gen: args.n_gen,
+            n_depth: 0,
             reps: args.reps,
             model: engine.model.clone(),
             context: ContextOptions {

@@ -11,6 +11,9 @@ use crate::{ContextOptions, ModelOptions};
 pub struct SpeedConfig {
     pub n_prompt: u32,
     pub n_gen: u32,
+    /// Tokens already in the context before each test (llama-bench's `-d`), decoded untimed.
+    #[serde(default)]
+    pub n_depth: u32,
     pub reps: u32,
     pub model: ModelOptions,
     /// `n_ctx` 0 means "just enough": n_prompt + n_gen, as llama-bench.
@@ -20,9 +23,12 @@ pub struct SpeedConfig {
 /// One test (`pp512` or `tg128`): tokens/s of each repetition and their mean ± sd.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SpeedTest {
+    /// `pp512`, `tg128`, `pp82 @ d519` as llama-bench names them.
     pub name: String,
     pub n_prompt: u32,
     pub n_gen: u32,
+    #[serde(default)]
+    pub n_depth: u32,
     pub samples_ns: Vec<u64>,
     pub samples_ts: Vec<TokensPerSecond>,
     pub avg_ts: TokensPerSecond,

@@ -38,9 +38,10 @@ pub fn measure(path: &Path, config: &SpeedConfig) -> Result<SpeedMeasurement> {
         bail!("nothing to measure: both -p and -n are 0");
     }
     let model = LoadedModel::load(path, &config.model)?;
+    let depth = config.n_depth;
     let mut ctx_opts = config.context.clone();
     if ctx_opts.n_ctx == 0 {
-        ctx_opts.n_ctx = (config.n_prompt + config.n_gen).max(1);
+        ctx_opts.n_ctx = (depth + config.n_prompt + config.n_gen).max(1);
     }
     let mut engine = model.new_engine(&ctx_opts)?;
     let mut stream = TokenStream {
@@ -57,19 +58,30 @@ pub fn measure(path: &Path, config: &SpeedConfig) -> Result<SpeedMeasurement> {
             .collect()
     };
 
+    // Each repetition starts from an empty cache holding `depth` tokens, decoded untimed
+    // (llama-bench's -d); the test's tokens follow them.
+    let fill = |engine: &mut crate::LlamaEngine<'_>, stream: &mut TokenStream| -> Result<()> {
+        engine.clear();
+        if depth > 0 {
+            let tokens = prompt(depth, stream);
+            engine.decode(&tokens, 0, 0, Logits::None)?;
+        }
+        Ok(())
+    };
+    let at = depth as i32;
     let mut tests = Vec::new();
     let mut ttft = Vec::new();
     if config.n_prompt > 0 {
         // Warm-up, discarded.
         let warm = prompt(config.n_prompt, &mut stream);
-        engine.clear();
-        engine.decode(&warm, 0, 0, Logits::Last)?;
+        fill(&mut engine, &mut stream)?;
+        engine.decode(&warm, at, 0, Logits::Last)?;
         let mut samples = Vec::new();
         for _ in 0..config.reps {
             let tokens = prompt(config.n_prompt, &mut stream);
-            engine.clear();
+            fill(&mut engine, &mut stream)?;
             let start = Instant::now();
-            engine.decode(&tokens, 0, 0, Logits::Last)?;
+            engine.decode(&tokens, at, 0, Logits::Last)?;
             engine.synchronize();
             let pp = start.elapsed();
             // The first token is the greedy choice from the prompt's last logits.
@@ -78,35 +90,35 @@ pub fn measure(path: &Path, config: &SpeedConfig) -> Result<SpeedMeasurement> {
             samples.push(pp.as_nanos() as u64);
         }
         tests.push(summarize(
-            format!("pp{}", config.n_prompt),
+            test_name("pp", config.n_prompt, depth),
             config.n_prompt,
             0,
-            config.n_prompt,
+            depth,
             samples,
         ));
     }
     if config.n_gen > 0 {
         let first = bos.unwrap_or_else(|| stream.next());
         // Warm-up: one token, as llama-bench.
-        engine.clear();
-        engine.decode(&[first], 0, 0, Logits::Last)?;
+        fill(&mut engine, &mut stream)?;
+        engine.decode(&[first], at, 0, Logits::Last)?;
         let mut samples = Vec::new();
         for _ in 0..config.reps {
-            engine.clear();
+            fill(&mut engine, &mut stream)?;
             let mut token = first;
             let start = Instant::now();
             for pos in 0..config.n_gen {
-                engine.decode(&[token], pos as i32, 0, Logits::Last)?;
+                engine.decode(&[token], at + pos as i32, 0, Logits::Last)?;
                 engine.synchronize();
                 token = stream.next();
             }
             samples.push(start.elapsed().as_nanos() as u64);
         }
         tests.push(summarize(
-            format!("tg{}", config.n_gen),
+            test_name("tg", config.n_gen, depth),
             0,
             config.n_gen,
-            config.n_gen,
+            depth,
             samples,
         ));
     }
@@ -129,13 +141,24 @@ pub fn measure(path: &Path, config: &SpeedConfig) -> Result<SpeedMeasurement> {
     })
 }
 
+/// llama-bench's test names: `pp512`, `tg128`, `pp82 @ d519`.
+fn test_name(kind: &str, n: u32, depth: u32) -> String {
+    if depth > 0 {
+        format!("{kind}{n} @ d{depth}")
+    } else {
+        format!("{kind}{n}")
+    }
+}
+
+/// Tokens/s of each repetition (`n_prompt` or `n_gen` tokens) and their mean ± sd.
 fn summarize(
     name: String,
     n_prompt: u32,
     n_gen: u32,
-    n_tokens: u32,
+    n_depth: u32,
     samples_ns: Vec<u64>,
 ) -> SpeedTest {
+    let n_tokens = n_prompt.max(n_gen);
     let ts: Vec<f64> = samples_ns
         .iter()
         .map(|&ns| n_tokens as f64 / (ns as f64 / 1e9))
@@ -144,6 +167,7 @@ fn summarize(
         name,
         n_prompt,
         n_gen,
+        n_depth,
         avg_ts: mean(&ts),
         stddev_ts: stddev(&ts),
         samples_ts: ts,
