@@ -60,6 +60,10 @@ pub enum Command {
     /// Benchmark evaluation throughput: the batched, prefix-sharing path against the
     /// one-prompt-at-a-time path on the same items, with their agreement.
     Throughput(ThroughputArgs),
+    /// How far each quant's next-token distributions move from the base file's on a text:
+    /// KL divergence, top-token agreement and perplexity ratio (llama-perplexity's
+    /// --kl-divergence), stored and resumable.
+    Fidelity(FidelityCmdArgs),
     /// Describe this build of frontier and llama.cpp, and the machine.
     Version(VersionArgs),
     /// Internal: run one job from stdin in a child process.
@@ -301,14 +305,9 @@ pub struct TaskArgs {
     /// Revision of the Hub datasets.
     #[arg(long = "data-revision", default_value = "main")]
     pub data_revision: String,
-    /// Prompt formats, comma-separated. The first is the one comparison tables show.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        ignore_case = true,
-        default_value = "raw"
-    )]
+    /// Prompt formats, comma-separated, for every task; the first is the one comparison
+    /// tables show [default: MMLU raw, GSM8K and HumanEval tuned].
+    #[arg(long, value_enum, value_delimiter = ',', ignore_case = true)]
     pub format: Vec<FormatArg>,
     /// The family template for the tuned format: a built-in name (smollm2, smollm3, gemma,
     /// gemma-3, gemma-base, phi-2, llama-3, qwen, chatml, raw) or a TOML file; default:
@@ -331,6 +330,8 @@ pub enum TaskArg {
     Humaneval,
     /// Prompt and generation speed (sweep only).
     Speed,
+    /// Quantization fidelity: KL divergence from the base file's distributions (sweep only).
+    Fidelity,
 }
 
 /// A prompt format on the command line.
@@ -438,6 +439,9 @@ pub struct ReportArgs {
     /// Write the reports here (default: the results folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// RAM tiers of the hardware table in decision.md, comma-separated [default: 4GiB,8GiB,16GiB].
+    #[arg(long = "ram-tiers", value_delimiter = ',')]
+    pub ram_tiers: Vec<ByteSize>,
 }
 
 /// Models from the catalog or the Hub.
@@ -452,6 +456,64 @@ pub struct ModelSourceArgs {
     /// Make a quant the Hub lacks locally from the highest-precision file (the row says so).
     #[arg(long)]
     pub derive: bool,
+}
+
+/// What the fidelity task compares on (`frontier fidelity`, `sweep --tasks fidelity`).
+#[derive(Debug, Clone, Args)]
+pub struct FidelityArgs {
+    /// The reference: one of the model's quants (F16, BF16, ...) or a GGUF file [default:
+    /// the model's file with the most bits per weight].
+    #[arg(long, value_name = "QUANT|FILE")]
+    pub base: Option<String>,
+    /// A UTF-8 text file to compare on (e.g. wikitext-2's test split) [default: GSM8K train
+    /// solutions and MMLU dev questions from the embedded datasets].
+    #[arg(long, value_name = "FILE")]
+    pub text: Option<PathBuf>,
+    /// Chunks of the text compared (fewer when the text is shorter).
+    #[arg(long, default_value_t = crate::fidelity::DEFAULT_CHUNKS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunks: u32,
+    /// Per position, the base's most likely tokens are kept until those left out hold at
+    /// most this probability; they are one bucket (a lower bound of the divergence). 0 keeps
+    /// the whole vocabulary: the exact divergence, ~400 KiB a token for a 49k vocabulary.
+    #[arg(long, default_value_t = crate::fidelity::DEFAULT_TAIL, value_parser = parse_tail)]
+    pub tail: f32,
+}
+
+fn parse_tail(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if (0.0..0.5).contains(&t) => Ok(t),
+        _ => Err(format!("{s}: a probability from 0 to 0.5 (e.g. 1e-4)")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FidelityCmdArgs {
+    /// Models: catalog ids (with :QUANT,...), hf:OWNER/REPO, or local .gguf files (the
+    /// files of one model are compared with its base).
+    #[arg(required = true, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Quantizations for catalog and Hub models.
+    #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
+    pub quants: Vec<String>,
+    #[command(flatten)]
+    pub models_from: ModelSourceArgs,
+    #[command(flatten)]
+    pub fidelity: FidelityArgs,
+    /// Tokens per chunk; the second half of each is scored, so every scored token has
+    /// context (llama-perplexity's -c).
+    #[arg(short = 'c', long, default_value_t = crate::fidelity::DEFAULT_CTX, value_parser = clap::value_parser!(u32).range(16..))]
+    pub ctx: u32,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub mem: MemArgs,
+    /// Also write the text compared on to FILE (to run another tool, e.g. llama-perplexity,
+    /// on exactly the same text).
+    #[arg(long = "save-text", value_name = "FILE")]
+    pub save_text: Option<PathBuf>,
+    /// Output folder: results.sqlite (resumed when it exists) and the reports.
+    #[arg(long, default_value = "reports/fidelity")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -484,6 +546,15 @@ pub struct SweepArgs {
     /// Repetitions of the speed test.
     #[arg(short = 'r', long = "repetitions", default_value_t = 3)]
     pub reps: u32,
+    /// The context (tokens) a model's serving footprint is measured at: one sequence, as a
+    /// user runs it. Memory columns, the frontier and the RAM tiers use this footprint.
+    #[arg(long = "serve-ctx", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(256..))]
+    pub serve_ctx: u32,
+    #[command(flatten, next_help_heading = "Fidelity (--tasks fidelity)")]
+    pub fidelity: FidelityArgs,
+    /// Tokens per chunk of the fidelity text (the second half of each is scored).
+    #[arg(long = "fidelity-ctx", default_value_t = crate::fidelity::DEFAULT_CTX, value_parser = clap::value_parser!(u32).range(16..))]
+    pub fidelity_ctx: u32,
     /// Output folder: results.sqlite (resumed when it exists) and the reports.
     #[arg(long, default_value = "reports/sweep")]
     pub out: PathBuf,

@@ -35,6 +35,8 @@ pub struct Script {
     /// What a speed measurement reports.
     pub pp_ts: f64,
     pub tg_ts: f64,
+    /// Mixed into every answer's hash: fake models with different salts answer differently.
+    pub salt: u64,
 }
 
 impl Script {
@@ -51,6 +53,7 @@ impl Script {
             fail: h.get_str("frontier.fake.fail").map(str::to_string),
             pp_ts: num("pp_ts").unwrap_or(1000) as f64,
             tg_ts: num("tg_ts").unwrap_or(100) as f64,
+            salt: num("salt").unwrap_or(0),
         }
     }
 }
@@ -163,9 +166,9 @@ impl FakeEngine<'_> {
     }
 }
 
-/// FNV-1a over token ids: the fake's answers depend on the tokens alone.
-fn hash(tokens: &[Token]) -> u64 {
-    tokens.iter().fold(0xcbf2_9ce4_8422_2325, |h, &t| {
+/// FNV-1a over the salt and token ids: the fake's answers depend on the tokens alone.
+fn hash(salt: u64, tokens: &[Token]) -> u64 {
+    tokens.iter().fold(0xcbf2_9ce4_8422_2325 ^ salt, |h, &t| {
         (h ^ t as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
@@ -205,7 +208,7 @@ impl Engine for FakeEngine<'_> {
             .map(|r| {
                 self.stats.prompt_tokens += (r.context.len() + r.continuation.len()) as u64;
                 let whole: Vec<Token> = r.context.iter().chain(&r.continuation).copied().collect();
-                let logprob = -((hash(&whole) % 1000) as f64) / 100.0;
+                let logprob = -((hash(self.model.script.salt, &whole) % 1000) as f64) / 100.0;
                 ScoreResult {
                     token_logprobs: vec![logprob],
                     logprob,
@@ -223,7 +226,7 @@ impl Engine for FakeEngine<'_> {
     ) -> Result<()> {
         for (i, r) in requests.iter().enumerate() {
             self.before_answer();
-            let n = hash(&r.prompt) % 100;
+            let n = hash(self.model.script.salt, &r.prompt) % 100;
             let reply = format!(" The answer is {n}.\n#### {n}\n\nQuestion: ...");
             let mut text = StopMatcher::new(&r.stop);
             let mut generated = 0;

@@ -15,6 +15,7 @@ pub mod datasets;
 pub mod eval;
 pub mod extract;
 pub mod fake;
+pub mod fidelity;
 pub mod hashing;
 pub mod hub;
 pub mod interrupt;

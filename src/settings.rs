@@ -16,38 +16,77 @@ use crate::eval::runner::EngineSettings;
 use crate::eval::AUTO_PARALLEL;
 use crate::prompts::Format;
 use crate::sandbox::{Sandbox, SandboxPolicy};
-use crate::tasks::{build_plan, TaskName, TaskOptions, TaskPlan};
+use crate::tasks::{build_plan, TaskFormats, TaskName, TaskOptions, TaskPlan};
 use frontier_process::MemCap;
 
-/// The evaluation tasks asked for, in the order given, without duplicates; `speed` (a
-/// sweep's measurement, not an evaluation task) is left out, and whether it was asked for
-/// is returned beside them.
-pub fn parse_tasks(args: &[TaskArg]) -> (Vec<TaskName>, bool) {
-    let mut out = Vec::new();
+/// The tasks asked for: evaluation tasks in the order given, without duplicates, and the
+/// sweep's measurements (speed, fidelity), which are not evaluation tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskSelection {
+    pub eval: Vec<TaskName>,
+    pub speed: bool,
+    pub fidelity: bool,
+}
+
+pub fn parse_tasks(args: &[TaskArg]) -> TaskSelection {
+    let mut out = TaskSelection::default();
     for a in args {
         let t = match a {
             TaskArg::Mmlu => TaskName::Mmlu,
             TaskArg::Gsm8k => TaskName::Gsm8k,
             TaskArg::Gsm8kCot => TaskName::Gsm8kCot,
             TaskArg::Humaneval => TaskName::Humaneval,
-            TaskArg::Speed => continue,
+            TaskArg::Speed => {
+                out.speed = true;
+                continue;
+            }
+            TaskArg::Fidelity => {
+                out.fidelity = true;
+                continue;
+            }
         };
-        if !out.contains(&t) {
-            out.push(t);
+        if !out.eval.contains(&t) {
+            out.eval.push(t);
         }
     }
-    (out, args.contains(&TaskArg::Speed))
+    out
 }
 
-/// The evaluation tasks of `eval` and `throughput`, which measure no speed.
+/// The evaluation tasks of `eval` and `throughput`, which measure no speed or fidelity.
 pub fn eval_tasks(args: &[TaskArg]) -> Result<Vec<TaskName>> {
-    match parse_tasks(args) {
-        (_, true) => Err(bad_input(
+    let selected = parse_tasks(args);
+    if selected.speed {
+        return Err(bad_input(
             "speed is measured by `frontier speed` (or a sweep's --tasks speed), not by eval",
-        )),
-        (tasks, _) if tasks.is_empty() => Err(bad_input("no tasks given")),
-        (tasks, _) => Ok(tasks),
+        ));
     }
+    if selected.fidelity {
+        return Err(bad_input(
+            "fidelity is measured by `frontier fidelity` (or a sweep's --tasks fidelity), not by eval",
+        ));
+    }
+    if selected.eval.is_empty() {
+        return Err(bad_input("no tasks given"));
+    }
+    Ok(selected.eval)
+}
+
+/// What the fidelity task compares on: the text read and hashed now.
+pub fn fidelity_settings(
+    args: &crate::cli::FidelityArgs,
+    n_ctx: u32,
+) -> Result<crate::fidelity::FidelitySettings> {
+    let text = match &args.text {
+        Some(path) => crate::fidelity::FidelityText::from_file(path)?,
+        None => crate::fidelity::FidelityText::default_text()?,
+    };
+    Ok(crate::fidelity::FidelitySettings {
+        text,
+        n_ctx,
+        n_chunks: args.chunks,
+        tail: args.tail,
+        base: args.base.clone(),
+    })
 }
 
 pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
@@ -132,8 +171,9 @@ pub fn parse_limits(
     Ok((global, per_task))
 }
 
-/// `--format raw,chat` / `all` in order, without duplicates.
-pub fn parse_formats(args: &[FormatArg]) -> Vec<Format> {
+/// `--format raw,chat` / `all`, in order, for every task; none given: each task's default
+/// ([`TaskFormats::defaults`]).
+pub fn task_formats(args: &[FormatArg], tasks: &[TaskName]) -> TaskFormats {
     let mut out = Vec::new();
     for a in args {
         let add: &[Format] = match a {
@@ -149,9 +189,10 @@ pub fn parse_formats(args: &[FormatArg]) -> Vec<Format> {
         }
     }
     if out.is_empty() {
-        out.push(Format::Raw);
+        TaskFormats::defaults(tasks)
+    } else {
+        TaskFormats::every(tasks, &out)
     }
-    out
 }
 
 /// Model and context options from the shared run flags (context size set by the caller).

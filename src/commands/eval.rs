@@ -11,7 +11,7 @@ use crate::cli::EvalArgs;
 use crate::eval::aggregate::{summarize, TaskSummary};
 use crate::eval::cell::cell_for_model;
 use crate::eval::runner::{run_cell, CellRun};
-use crate::settings::{engine_settings, eval_tasks, parse_formats, sandbox_for, task_options};
+use crate::settings::{engine_settings, eval_tasks, sandbox_for, task_formats, task_options};
 use crate::store::{CellStatus, Store};
 use crate::tasks::plan::plans_for_model;
 use frontier_gguf::read_summary as model_summary;
@@ -23,7 +23,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
     let summary = model_summary(&args.model)?;
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
-    let formats = parse_formats(&args.tasks.format);
+    let formats = task_formats(&args.tasks.format, &tasks);
     let plans = plans_for_model(
         &tasks,
         &opts,
@@ -79,9 +79,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
                 .filter(|i| wanted.contains(i.item_id.as_str()))
                 .collect();
             let mut s = summarize(plan.task, &items);
-            if formats.len() > 1 {
-                s.task = format!("{} ({})", s.task, plan.format.as_str());
-            }
+            s.task = format!("{} ({})", s.task, plan.format.as_str());
             summaries.push(s);
             wall_ms.push(
                 outcome
@@ -109,7 +107,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             eprintln!("memory cap: {} — {}", m.verdict.as_str(), m.detail);
         }
     }
-    crate::report::write(&store, &args.out)?;
+    crate::report::write(&store, &args.out, &Default::default())?;
     if outcome.status == CellStatus::Failed {
         eprintln!(
             "error: {}: {}",

@@ -4,6 +4,7 @@ mod chat;
 mod demo;
 mod eval;
 mod fetch;
+mod fidelity;
 mod inspect;
 mod interactive;
 mod list;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Plan(args) => plan::run(&args),
         Command::Chat(args) => chat::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Fidelity(args) => fidelity::run(&args, cli.verbose, quiet),
         Command::Throughput(args) => throughput::run(&args, cli.verbose, quiet),
         Command::SandboxCheck(args) => sandbox_check::run(&args),
         Command::Worker(args) => worker::run(&args),

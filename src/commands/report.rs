@@ -13,7 +13,14 @@ pub fn run(args: &ReportArgs, quiet: bool) -> Result<i32> {
         Some(d) => d.clone(),
         None => path.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
     };
-    let written = crate::report::write(&store, &dir)?;
+    let options = crate::report::ReportOptions {
+        ram_tiers: if args.ram_tiers.is_empty() {
+            crate::report::decision::DEFAULT_TIERS.to_vec()
+        } else {
+            args.ram_tiers.iter().map(|t| t.0).collect()
+        },
+    };
+    let written = crate::report::write(&store, &dir, &options)?;
     if !quiet {
         for f in &written {
             eprintln!("wrote {}", f.display());

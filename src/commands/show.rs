@@ -9,14 +9,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::ShowArgs;
-use crate::datasets::Source;
-use crate::hashing::sha256_hex;
-use crate::prompts::{family_named, Format, PromptStyle};
 use crate::store::{ItemRow, Store, StoredCell, TaskRun};
-use crate::tasks::plan::build_styled;
-use crate::tasks::{TaskName, TaskOptions};
+use crate::tasks::rebuild::{rebuild_plan, verified_prompt};
 use frontier_core::error::bad_input;
-use frontier_gguf::read_summary as model_summary;
 
 /// The store file of an output folder, or the file itself.
 pub fn store_path(p: &Path) -> PathBuf {
@@ -102,55 +97,8 @@ fn selected(args: &ShowArgs, cell: &StoredCell, tr: &TaskRun) -> bool {
 /// formats, the model file's template); Err says why it could not be rebuilt or that it
 /// does not match the stored hash.
 fn rebuild_prompt(tr: &TaskRun, cell: &StoredCell, item: &ItemRow) -> Result<String, String> {
-    let task = TaskName::parse(&tr.task).ok_or("unknown task")?;
-    let opts = TaskOptions::from_protocol(&tr.protocol)
-        .ok_or("the protocol has no options to rebuild from")?;
-    let source = cell
-        .info
-        .config
-        .get("data_source")
-        .and_then(|s| s.as_str())
-        .map_or(Source::Embedded, Source::from_description);
-    let format: Format = tr
-        .protocol
-        .get("format")
-        .and_then(|f| serde_json::from_value(f.clone()).ok())
-        .unwrap_or(Format::Raw);
-    let style = if format == Format::Raw {
-        PromptStyle::raw()
-    } else {
-        let family = tr
-            .protocol
-            .get("family")
-            .and_then(|f| f.as_str())
-            .ok_or("no template family recorded")?;
-        let family = family_named(family)
-            .map_err(|_| format!("template '{family}' is not a built-in one"))?;
-        let path = Path::new(&cell.info.model_path);
-        let summary = model_summary(path)
-            .map_err(|e| format!("model file needed for the chat template: {e:#}"))?;
-        PromptStyle::for_model(
-            format,
-            family,
-            summary.chat_template_text.as_deref(),
-            summary.bos_text.as_deref().unwrap_or_default(),
-            summary.eos_text.as_deref().unwrap_or_default(),
-        )
-        .map_err(|e| format!("{e:#}"))?
-    };
-    let plan = build_styled(task, &opts, &source, &style).map_err(|e| format!("{e:#}"))?;
-    let it = plan
-        .items
-        .iter()
-        .find(|i| i.id == item.item_id)
-        .ok_or("item not in the dataset")?;
-    let text = it.work.prompt_text().to_string();
-    if sha256_hex(text.as_bytes()) != item.prompt_sha256 {
-        return Err(
-            "the rebuilt prompt does not match the stored hash (different data or code)".into(),
-        );
-    }
-    Ok(text)
+    let plan = rebuild_plan(tr, &cell.info)?;
+    verified_prompt(&plan, item)
 }
 
 fn render(

@@ -8,7 +8,8 @@ use crate::catalog::{Catalog, ModelRef};
 use crate::cli::SweepArgs;
 use crate::hub::{Hub, HubConfig};
 use crate::settings::{
-    build_plans, engine_settings, parse_formats, parse_tasks, sandbox_for, task_options,
+    build_plans, engine_settings, fidelity_settings, parse_tasks, sandbox_for, task_formats,
+    task_options,
 };
 use crate::store::Store;
 use crate::sweep::{self, ResolveOptions, SweepConfig};
@@ -18,8 +19,9 @@ use frontier_engine::ContextOptions;
 
 pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     // Everything is checked before any model is downloaded or run.
-    let (tasks, want_speed) = parse_tasks(&args.tasks.tasks);
-    if tasks.is_empty() && !want_speed {
+    let selected = parse_tasks(&args.tasks.tasks);
+    let (tasks, want_speed) = (selected.eval.clone(), selected.speed);
+    if tasks.is_empty() && !want_speed && !selected.fidelity {
         return Err(bad_input("no tasks given"));
     }
     let (opts, source) = task_options(&args.tasks)?;
@@ -37,8 +39,10 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             n_depth: 0,
             reps: args.reps,
             model: engine.model.clone(),
+            // One sequence at the serving context: the worker's peak RSS is also the
+            // model's serving footprint there.
             context: ContextOptions {
-                n_ctx: (args.n_prompt + args.n_gen).max(1),
+                n_ctx: (args.n_prompt + args.n_gen).max(args.serve_ctx).max(1),
                 ..engine.context.clone()
             },
         })
@@ -56,10 +60,13 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         )
     });
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
-    let formats = parse_formats(&args.tasks.format);
+    let formats = task_formats(&args.tasks.format, &tasks);
     // Reading every dataset now catches bad data before any model runs.
     let plans = build_plans(&tasks, &opts, &source)?;
-    let items_per_cell: usize = plans.iter().map(|p| p.items.len()).sum::<usize>() * formats.len();
+    let items_per_cell: usize = plans
+        .iter()
+        .map(|p| p.items.len() * formats.runs_of(p.task))
+        .sum();
     let hub = if needs_hub {
         Some(Hub::new(HubConfig::from_env())?)
     } else {
@@ -77,6 +84,17 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             quiet,
         },
     )?;
+    let fidelity = if selected.fidelity {
+        if args.run.backend != crate::backend::Backend::Llama {
+            return Err(bad_input(
+                "the fidelity task runs on the llama backend only",
+            ));
+        }
+        let settings = fidelity_settings(&args.fidelity, args.fidelity_ctx)?;
+        Some(sweep::FidelityPlan::new(settings, &cells)?)
+    } else {
+        None
+    };
     let store = Store::open(&args.out.join("results.sqlite"))?;
     let run_id = store.begin_run(
         "sweep",
@@ -86,10 +104,15 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     if !quiet {
         let items: usize = plans.iter().map(|p| p.items.len()).sum();
         eprintln!(
-            "sweep: {} cells × {} items{}{}; results in {}",
+            "sweep: {} cells × {} items{}{}{}; results in {}",
             cells.len(),
             items,
             if want_speed { " + speed" } else { "" },
+            if fidelity.is_some() {
+                " + fidelity"
+            } else {
+                ""
+            },
             mem_cap.map_or(String::new(), |c| format!(
                 "; every model under a memory cap of {}",
                 c.describe()
@@ -108,6 +131,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             template: args.tasks.template.as_deref(),
             items_per_cell,
             speed,
+            serve_ctx: args.serve_ctx,
             engine,
             sandbox,
             sandbox_threads: args.sandbox.jobs,
@@ -115,9 +139,10 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             verbosity,
             quiet,
             mem_cap,
+            fidelity,
         },
     )?;
-    let written = crate::report::write(&store, &args.out)?;
+    let written = crate::report::write(&store, &args.out, &Default::default())?;
     print!(
         "{}",
         std::fs::read_to_string(args.out.join("comparison.md"))?

@@ -14,7 +14,7 @@ use crate::cli::ThroughputArgs;
 use crate::eval::cell::cell_for_model;
 use crate::eval::runner::{run_cell, CellOutcome, CellRun, EngineSettings};
 use crate::eval::AUTO_PARALLEL;
-use crate::settings::{eval_tasks, parse_formats, run_options, sandbox_for, task_options};
+use crate::settings::{eval_tasks, run_options, sandbox_for, task_formats, task_options};
 use crate::store::{ItemRow, Store};
 use crate::tasks::plan::plans_for_model;
 use crate::tasks::TaskName;
@@ -37,7 +37,14 @@ struct Measured {
 pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let tasks = eval_tasks(&args.tasks.tasks)?;
     let (opts, source) = task_options(&args.tasks)?;
-    let formats = parse_formats(&args.tasks.format);
+    // One format a task: the paths are compared on the same prompts.
+    let all = task_formats(&args.tasks.format, &tasks);
+    let formats = crate::tasks::TaskFormats(
+        all.0
+            .into_iter()
+            .map(|(t, f)| (t, f.into_iter().take(1).collect()))
+            .collect(),
+    );
     if matches!(args.parallel, Some(0 | 1)) {
         return Err(bad_input(
             "--parallel must be at least 2 to compare with one at a time",
@@ -51,7 +58,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         &tasks,
         &opts,
         &source,
-        &formats[..1],
+        &formats,
         args.tasks.template.as_deref(),
         &summary,
         &args.model,
@@ -114,7 +121,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
 struct Bench<'a> {
     args: &'a ThroughputArgs,
     summary: &'a frontier_gguf::ModelSummary,
-    formats: &'a [crate::prompts::Format],
+    formats: &'a crate::tasks::TaskFormats,
     plans: &'a [crate::tasks::TaskPlan],
     source: &'a crate::datasets::Source,
     sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,

@@ -11,6 +11,7 @@ pub fn run(args: &WorkerArgs) -> Result<i32> {
         crate::eval::job::JOB => crate::eval::worker::serve(),
         crate::measure::speed::JOB => crate::measure::speed::serve(),
         crate::memory::projection::JOB => crate::memory::projection::serve(),
+        crate::fidelity::job::JOB => crate::fidelity::job::serve(),
         other => Err(bad_input(format!("no worker job '{other}'"))),
     }
 }

@@ -18,7 +18,7 @@ use crate::store::CellInfo;
 pub fn cell_for_model(
     path: &Path,
     summary: &ModelSummary,
-    formats: &[crate::prompts::Format],
+    formats: &crate::tasks::TaskFormats,
     engine: &EngineSettings,
     source: &Source,
     quiet: bool,
@@ -47,7 +47,7 @@ pub fn cell_for_model(
         n_params: summary.parameters,
         file_size: summary.file_size,
         config: json!({
-            "formats": formats,
+            "formats": formats.0,
             "threads": context.threads,
             "n_ctx": context.n_ctx,
             "n_batch": context.n_batch,

@@ -87,6 +87,8 @@ pub fn refused(
         verdict: Verdict::Refused,
         detail: why,
         tg_ts: None,
+        n_ctx: None,
+        n_seq: None,
     })
 }
 
@@ -127,5 +129,7 @@ pub fn record(
         verdict,
         detail,
         tg_ts: end.tg_capped,
+        n_ctx: None,
+        n_seq: None,
     }
 }

@@ -79,6 +79,11 @@ pub struct MemoryRecord {
     pub detail: String,
     /// Generation tokens/s of this job (speed jobs).
     pub tg_ts: Option<f64>,
+    /// The context the worker ran: KV cells and sequences (when known).
+    #[serde(default)]
+    pub n_ctx: Option<u32>,
+    #[serde(default)]
+    pub n_seq: Option<u32>,
 }
 
 /// What the parent knows when a worker ended.
@@ -376,6 +381,8 @@ mod tests {
             verdict,
             detail: String::new(),
             tg_ts: None,
+            n_ctx: None,
+            n_seq: None,
         };
         let records = [
             rec("speed", Verdict::Fits),

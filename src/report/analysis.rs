@@ -4,15 +4,12 @@
 //! each memory cap, and the footnotes that qualify a number). `comparison.csv`,
 //! `comparison.md` and `frontier.svg` only render a [`Comparison`].
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
-
-use super::data::{mem_limits, CellResult};
+use super::data::{mem_limits, CellResult, Serving};
+pub use super::deltas::{deltas, references, Delta};
+use super::fidelity::{self, FidelityScore};
 use crate::memory::verdict::Verdict;
 use crate::store::CellStatus;
 use crate::tasks::TaskName;
-use frontier_core::stats::mcnemar_exact;
 
 /// Share of format failures above which a cell's score is footnoted.
 pub const FORMAT_FAILURE_FOOTNOTE: f64 = 0.10;
@@ -20,8 +17,11 @@ pub const FORMAT_FAILURE_FOOTNOTE: f64 = 0.10;
 /// Everything the comparison reports show, computed once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
-    /// The task columns, in order.
+    /// The task columns, in order, with the prompt format(s) their scores come from.
     pub tasks: Vec<TaskName>,
+    pub formats: Vec<String>,
+    /// The serving context of the memory column (the largest among the cells), if measured.
+    pub serve_ctx: Option<u32>,
     /// The tasks every scored cell has: the mean score (and so the frontier) is over these.
     pub common_tasks: Vec<TaskName>,
     /// The memory caps cells ran under, smallest first (one "fits" column each).
@@ -33,6 +33,10 @@ pub struct Comparison {
     pub footnotes: Vec<String>,
     /// Per cap: the best-scoring cell that fits under it.
     pub best_under: Vec<BestUnder>,
+    /// Any cell has fidelity to its base (the fidelity columns are shown).
+    pub has_fidelity: bool,
+    /// Per quant, whether KL divergence tells it from its base; per model, the KLD order.
+    pub fidelity_findings: Vec<String>,
 }
 
 /// One cell of the comparison.
@@ -46,9 +50,12 @@ pub struct Row {
     pub scores: Vec<Option<TaskScore>>,
     pub pp_ts: Option<f64>,
     pub tg_ts: Option<f64>,
-    pub peak_rss_bytes: Option<u64>,
+    /// The serving footprint: one sequence at a stated context.
+    pub serving: Option<Serving>,
+    /// The evaluation worker's peak and how many sequences it decoded together.
+    pub eval_peak: Option<(u64, Option<u32>)>,
     pub file_size: u64,
-    /// The memory the frontier compares: peak RSS when measured, else the file size.
+    /// The memory the frontier compares: the serving footprint, else the file size.
     pub memory_bytes: u64,
     /// Mean primary score over the common tasks.
     pub mean_score: Option<f64>,
@@ -57,12 +64,16 @@ pub struct Row {
     pub fits: Vec<Option<Verdict>>,
     /// The footnote (index into `footnotes`) on the quant: a derived file.
     pub quant_note: Option<usize>,
+    /// KL divergence from the model's base, top-1 agreement, perplexity ratio.
+    pub fidelity: Option<FidelityScore>,
     pub error: Option<String>,
 }
 
 /// One task's score in a row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskScore {
+    /// The prompt format the score comes from.
+    pub format: crate::prompts::Format,
     pub value: f64,
     pub stderr: f64,
     pub ci_low: f64,
@@ -110,7 +121,8 @@ impl Comparison {
                 let scores = tasks
                     .iter()
                     .map(|&t| {
-                        let s = &c.task(t)?.summary;
+                        let r = c.task(t)?;
+                        let s = &r.summary;
                         let rate = s.format_failures as f64 / s.score.n.max(1) as f64;
                         let note = (rate > FORMAT_FAILURE_FOOTNOTE).then(|| {
                             footnotes.push(format!(
@@ -125,6 +137,7 @@ impl Comparison {
                             footnotes.len() - 1
                         });
                         Some(TaskScore {
+                            format: r.format,
                             value: s.score.value,
                             stderr: s.score.stderr,
                             ci_low: s.score.ci_low,
@@ -148,13 +161,15 @@ impl Comparison {
                     scores,
                     pp_ts: c.pp.as_ref().map(|p| p.1),
                     tg_ts: c.tg.as_ref().map(|p| p.1),
-                    peak_rss_bytes: c.peak_rss_bytes,
+                    serving: c.serving(),
+                    eval_peak: c.eval_peak(),
                     file_size: c.file_size,
                     memory_bytes: c.memory_bytes(),
                     mean_score: aggregate_score(c, &common),
                     on_frontier: on_frontier.contains(&i),
                     fits: limits.iter().map(|&l| c.verdict_under(l)).collect(),
                     quant_note,
+                    fidelity: FidelityScore::of(c),
                     error: c.error.clone(),
                 }
             })
@@ -177,8 +192,30 @@ impl Comparison {
                 }
             })
             .collect();
+        let formats = tasks
+            .iter()
+            .map(|&t| {
+                let mut f: Vec<&str> = cells
+                    .iter()
+                    .filter_map(|c| Some(c.task(t)?.format.as_str()))
+                    .collect();
+                f.sort();
+                f.dedup();
+                f.join("/")
+            })
+            .collect();
+        let serve_ctx = rows.iter().filter_map(|r| Some(r.serving?.n_ctx)).max();
+        let fidelity_scores: Vec<Option<FidelityScore>> =
+            rows.iter().map(|r| r.fidelity.clone()).collect();
+        let has_fidelity = fidelity_scores.iter().any(Option::is_some);
+        let fidelity_findings = fidelity::findings(cells, &fidelity_scores, &deltas);
+        footnotes.extend(fidelity::notes(cells));
         Comparison {
+            has_fidelity,
+            fidelity_findings,
             tasks,
+            formats,
+            serve_ctx,
             common_tasks: common,
             limits,
             rows,
@@ -199,66 +236,6 @@ pub fn task_title(t: TaskName) -> &'static str {
     }
 }
 
-/// A paired comparison of one cell with its model's reference quant on one task.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Delta {
-    pub model: String,
-    pub quant: String,
-    pub reference: String,
-    pub task: TaskName,
-    /// Items both cells scored.
-    pub n: usize,
-    /// Score difference on those items, in points (percent).
-    pub points: f64,
-    /// Right in the reference only / in this cell only.
-    pub lost: u64,
-    pub gained: u64,
-    pub p_value: f64,
-}
-
-impl Delta {
-    /// "Q4_K_M loses 1.2 points on MMLU vs F16 (p = 0.43, not significant)".
-    pub fn sentence(&self) -> String {
-        if self.lost == 0 && self.gained == 0 {
-            return format!(
-                "{} {} scores the same as {} on {} ({} paired items, every answer the same)",
-                self.model,
-                self.quant,
-                self.reference,
-                self.task.as_str(),
-                self.n
-            );
-        }
-        let verb = if self.points < 0.0 { "loses" } else { "gains" };
-        let sig = if self.p_value < 0.05 {
-            "significant"
-        } else {
-            "not significant"
-        };
-        format!(
-            "{} {} {} {:.1} points on {} vs {} ({} paired items, {} lost, {} gained; McNemar p = {}, {sig})",
-            self.model,
-            self.quant,
-            verb,
-            self.points.abs(),
-            self.task.as_str(),
-            self.reference,
-            self.n,
-            self.lost,
-            self.gained,
-            format_p(self.p_value)
-        )
-    }
-}
-
-fn format_p(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".into()
-    } else {
-        format!("{p:.3}")
-    }
-}
-
 /// Tasks in the order columns show them.
 pub fn tasks_present(cells: &[CellResult]) -> Vec<TaskName> {
     let mut t: Vec<TaskName> = cells
@@ -268,76 +245,6 @@ pub fn tasks_present(cells: &[CellResult]) -> Vec<TaskName> {
     t.sort();
     t.dedup();
     t
-}
-
-/// For each model, the index of its highest-precision cell (most bits per weight) that ran.
-pub fn references(cells: &[CellResult]) -> BTreeMap<String, usize> {
-    let mut refs: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, c) in cells.iter().enumerate() {
-        if c.tasks.is_empty() {
-            continue;
-        }
-        match refs.get(&c.model) {
-            Some(&j) if cells[j].bits_per_weight() >= c.bits_per_weight() => {}
-            _ => {
-                refs.insert(c.model.clone(), i);
-            }
-        }
-    }
-    refs
-}
-
-/// Paired deltas of every cell against its model's reference, per task.
-pub fn deltas(cells: &[CellResult]) -> Vec<Delta> {
-    let refs = references(cells);
-    let mut out = Vec::new();
-    for (i, c) in cells.iter().enumerate() {
-        let Some(&r) = refs.get(&c.model) else {
-            continue;
-        };
-        if r == i {
-            continue;
-        }
-        let reference = &cells[r];
-        for t in &c.tasks {
-            let Some(rt) = reference.task(t.task) else {
-                continue;
-            };
-            let (mut n, mut lost, mut gained, mut both, mut ref_right) =
-                (0usize, 0u64, 0u64, 0u64, 0u64);
-            for (id, &ok) in &t.outcomes {
-                let Some(&rok) = rt.outcomes.get(id) else {
-                    continue;
-                };
-                n += 1;
-                match (rok, ok) {
-                    (true, false) => lost += 1,
-                    (false, true) => gained += 1,
-                    (true, true) => both += 1,
-                    _ => {}
-                }
-                if rok {
-                    ref_right += 1;
-                }
-            }
-            if n == 0 {
-                continue;
-            }
-            let mine = both + gained;
-            out.push(Delta {
-                model: c.model.clone(),
-                quant: c.quant.clone(),
-                reference: reference.quant.clone(),
-                task: t.task,
-                n,
-                points: (mine as f64 - ref_right as f64) / n as f64 * 100.0,
-                lost,
-                gained,
-                p_value: mcnemar_exact(lost, gained),
-            });
-        }
-    }
-    out
 }
 
 /// The mean primary score over `tasks` (None when the cell lacks one of them).

@@ -30,6 +30,7 @@ pub fn comparison_csv(c: &Comparison) -> Result<Vec<u8>> {
     for t in &c.tasks {
         let name = t.as_str();
         header.extend([
+            format!("{name}_format"),
             format!("{name}_score"),
             format!("{name}_ci95_low"),
             format!("{name}_ci95_high"),
@@ -39,7 +40,23 @@ pub fn comparison_csv(c: &Comparison) -> Result<Vec<u8>> {
             format!("{name}_delta_p"),
         ]);
     }
-    header.extend(["pp_ts", "tg_ts", "peak_rss_bytes", "file_size", "frontier"].map(String::from));
+    if c.has_fidelity {
+        header.extend(FIDELITY_CSV.map(String::from));
+    }
+    header.extend(
+        [
+            "pp_ts",
+            "tg_ts",
+            "serving_bytes",
+            "serving_ctx",
+            "serving_estimate_bytes",
+            "eval_peak_bytes",
+            "eval_seqs",
+            "file_size",
+            "frontier",
+        ]
+        .map(String::from),
+    );
     header.extend(
         c.limits
             .iter()
@@ -57,6 +74,7 @@ pub fn comparison_csv(c: &Comparison) -> Result<Vec<u8>> {
         for score in &r.scores {
             match score {
                 Some(s) => row.extend([
+                    s.format.as_str().to_string(),
                     format!("{:.4}", s.value),
                     format!("{:.4}", s.ci_low),
                     format!("{:.4}", s.ci_high),
@@ -69,13 +87,24 @@ pub fn comparison_csv(c: &Comparison) -> Result<Vec<u8>> {
                         .as_ref()
                         .map_or(String::new(), |d| format!("{:.4}", d.p_value)),
                 ]),
-                None => row.extend(std::iter::repeat_n(String::new(), 7)),
+                None => row.extend(std::iter::repeat_n(String::new(), 8)),
             }
+        }
+        if c.has_fidelity {
+            row.extend(fidelity_csv(r));
         }
         row.extend([
             r.pp_ts.map_or(String::new(), |v| format!("{v:.2}")),
             r.tg_ts.map_or(String::new(), |v| format!("{v:.2}")),
-            r.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
+            r.serving.map_or(String::new(), |s| s.peak_rss.to_string()),
+            r.serving.map_or(String::new(), |s| s.n_ctx.to_string()),
+            r.serving
+                .and_then(|s| s.estimate)
+                .map_or(String::new(), |b| b.to_string()),
+            r.eval_peak.map_or(String::new(), |e| e.0.to_string()),
+            r.eval_peak
+                .and_then(|e| e.1)
+                .map_or(String::new(), |n| n.to_string()),
             r.file_size.to_string(),
             r.on_frontier.to_string(),
         ]);
@@ -90,6 +119,48 @@ pub fn comparison_csv(c: &Comparison) -> Result<Vec<u8>> {
     Ok(w.into_inner()?)
 }
 
+/// The fidelity columns of `comparison.csv` (when any cell has fidelity).
+const FIDELITY_CSV: [&str; 14] = [
+    "fidelity_base",
+    "kld_mean",
+    "kld_ci95_low",
+    "kld_ci95_high",
+    "kld_median",
+    "kld_p90",
+    "kld_p99",
+    "kld_max",
+    "same_top",
+    "same_top_ci95_low",
+    "same_top_ci95_high",
+    "ppl",
+    "ppl_ratio",
+    "fidelity_tokens",
+];
+
+fn fidelity_csv(r: &Row) -> Vec<String> {
+    let Some(f) = &r.fidelity else {
+        return vec![String::new(); FIDELITY_CSV.len()];
+    };
+    let (klo, khi) = f.kld.ci95();
+    let (slo, shi) = f.same_top.ci95();
+    vec![
+        f.base.clone(),
+        format!("{:.6}", f.kld.value),
+        format!("{:.6}", klo.max(0.0)),
+        format!("{:.6}", khi),
+        format!("{:.6}", f.kld_median),
+        format!("{:.6}", f.kld_p90),
+        format!("{:.6}", f.kld_p99),
+        format!("{:.6}", f.kld_max),
+        format!("{:.5}", f.same_top.value),
+        format!("{:.5}", slo),
+        format!("{:.5}", shi.min(1.0)),
+        format!("{:.4}", f.ppl.value),
+        format!("{:.5}", f.ppl_ratio.value),
+        f.n.to_string(),
+    ]
+}
+
 /// A footnote mark: ` [n]`.
 fn mark(note: Option<usize>) -> String {
     note.map_or(String::new(), |n| format!(" [{}]", n + 1))
@@ -98,8 +169,24 @@ fn mark(note: Option<usize>) -> String {
 /// `comparison.md`: the table people publish, the deltas in words, notes.
 pub fn comparison_md(c: &Comparison) -> String {
     let mut headers: Vec<String> = vec!["Model".into(), "Quant".into()];
-    headers.extend(c.tasks.iter().map(|t| format!("{} %", task_title(*t))));
-    headers.extend(["pp t/s", "tg t/s", "Peak RSS", "File size", "Frontier"].map(String::from));
+    headers.extend(
+        c.tasks
+            .iter()
+            .zip(&c.formats)
+            .map(|(t, f)| format!("{} % ({f})", task_title(*t))),
+    );
+    if c.has_fidelity {
+        headers.extend(["KLD vs base [95% CI]", "p99 KLD", "Same top %"].map(String::from));
+    }
+    headers.extend([
+        "pp t/s".to_string(),
+        "tg t/s".to_string(),
+        c.serve_ctx
+            .map_or("Memory".to_string(), |n| format!("Memory @ {n} ctx")),
+        "Eval peak".to_string(),
+        "File size".to_string(),
+        "Frontier".to_string(),
+    ]);
     headers.extend(
         c.limits
             .iter()
@@ -107,7 +194,11 @@ pub fn comparison_md(c: &Comparison) -> String {
     );
     let mut align = vec![Align::Left, Align::Left];
     align.extend(c.tasks.iter().map(|_| Align::Right));
+    if c.has_fidelity {
+        align.extend([Align::Right; 3]);
+    }
     align.extend([
+        Align::Right,
         Align::Right,
         Align::Right,
         Align::Right,
@@ -116,30 +207,36 @@ pub fn comparison_md(c: &Comparison) -> String {
     ]);
     align.extend(c.limits.iter().map(|_| Align::Left));
 
-    let rows: Vec<Vec<String>> = c.rows.iter().map(md_row).collect();
+    let rows: Vec<Vec<String>> = c.rows.iter().map(|r| md_row(r, c.has_fidelity)).collect();
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     let mut md = String::from("# Comparison\n\n");
     md.push_str(&markdown(&header_refs, &align, &rows));
     md.push_str("\nScores are percentages ± standard error. ★ marks the efficient frontier: no other cell has both a higher mean score");
     md.push_str(&format!(
-        " (over {}) and a lower peak RSS.\n",
+        " (over {}) and less memory{}.\n",
         c.common_tasks
             .iter()
             .map(|t| task_title(*t))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        match c.serve_ctx {
+            Some(n) => format!(
+                " to serve it (peak RSS of one sequence at a {n}-token context; the file size where that was not measured). Eval peak is the evaluation worker's, with its KV cache for the sequences it decoded together"
+            ),
+            None => " (the file size: no serving footprint was measured)".to_string(),
+        }
     ));
     for b in &c.best_under {
         md.push_str(&match b.best {
             Some((i, score)) => {
                 let r = &c.rows[i];
                 format!(
-                    "\nBest under {}: **{} {}** (mean score {:.1}%, peak RSS {}; {} of {} cells fit).\n",
+                    "\nBest under {}: **{} {}** (mean score {:.1}%, memory {}; {} of {} cells fit).\n",
                     units::bytes(b.limit),
                     r.model,
                     r.quant,
                     score * 100.0,
-                    r.peak_rss_bytes.map_or("-".into(), units::bytes),
+                    units::bytes(r.memory_bytes),
                     b.fitting,
                     b.tried
                 )
@@ -151,10 +248,13 @@ pub fn comparison_md(c: &Comparison) -> String {
             ),
         });
     }
-    if !c.deltas.is_empty() {
+    if !c.deltas.is_empty() || !c.fidelity_findings.is_empty() {
         md.push_str("\n## Quantization deltas (paired, same items)\n\n");
         for d in &c.deltas {
             md.push_str(&format!("- {}\n", d.sentence()));
+        }
+        for f in &c.fidelity_findings {
+            md.push_str(&format!("- {f}\n"));
         }
     }
     let failed: Vec<&Row> = c
@@ -182,7 +282,7 @@ pub fn comparison_md(c: &Comparison) -> String {
     md
 }
 
-fn md_row(r: &Row) -> Vec<String> {
+fn md_row(r: &Row, has_fidelity: bool) -> Vec<String> {
     let mut row = vec![
         r.model.clone(),
         format!("{}{}", r.quant, mark(r.quant_note)),
@@ -199,9 +299,24 @@ fn md_row(r: &Row) -> Vec<String> {
             None => "-".into(),
         });
     }
+    if has_fidelity {
+        match &r.fidelity {
+            Some(f) if f.is_base => row.extend(["base".into(), "-".into(), "100".into()]),
+            Some(f) => row.extend([f.kld_text(), format!("{:.4}", f.kld_p99), f.same_top_text()]),
+            None => row.extend(["-".to_string(), "-".into(), "-".into()]),
+        }
+    }
     row.push(r.pp_ts.map_or("-".into(), |v| format!("{v:.1}")));
     row.push(r.tg_ts.map_or("-".into(), |v| format!("{v:.1}")));
-    row.push(r.peak_rss_bytes.map_or("-".into(), units::bytes));
+    row.push(match r.serving {
+        Some(s) => units::bytes(s.peak_rss),
+        None => format!("{} (file)", units::bytes(r.file_size)),
+    });
+    row.push(match r.eval_peak {
+        Some((b, Some(n))) => format!("{} ({n} seqs)", units::bytes(b)),
+        Some((b, None)) => units::bytes(b),
+        None => "-".into(),
+    });
     row.push(units::bytes(r.file_size));
     row.push(if r.on_frontier {
         "★".into()

@@ -6,10 +6,43 @@ use super::data::CellResult;
 use crate::output::table::{markdown, Align};
 use crate::tasks::TaskName;
 
+/// The format sensitivity table's headers.
+pub const HEADERS: [&str; 7] = [
+    "Model",
+    "Quant",
+    "Task",
+    "raw % (ff)",
+    "chat % (ff)",
+    "tuned % (ff)",
+    "spread (points)",
+];
+
 /// Per model × quant × task: the score under each format, the spread between the best and
 /// the worst, and the format-failure rate apart from wrong answers. Empty when every cell
 /// ran one format.
 pub fn format_sensitivity_md(cells: &[CellResult]) -> String {
+    let rows = format_sensitivity_rows(cells);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("\n## Format sensitivity\n\n");
+    md.push_str(&markdown(&HEADERS, &ALIGN, &rows));
+    md.push_str("\nff = format failures: answers with nothing to extract (no number, no code), counted apart from wrong answers.\n");
+    md
+}
+
+pub const ALIGN: [Align; 7] = [
+    Align::Left,
+    Align::Left,
+    Align::Left,
+    Align::Right,
+    Align::Right,
+    Align::Right,
+    Align::Right,
+];
+
+/// The table's rows; none when every cell ran one format.
+pub fn format_sensitivity_rows(cells: &[CellResult]) -> Vec<Vec<String>> {
     use crate::prompts::Format;
     let formats = [Format::Raw, Format::Chat, Format::Tuned];
     let several = cells.iter().any(|c| {
@@ -19,7 +52,7 @@ pub fn format_sensitivity_md(cells: &[CellResult]) -> String {
         f.len() > 1
     });
     if !several {
-        return String::new();
+        return Vec::new();
     }
     let mut rows = Vec::new();
     for c in cells {
@@ -52,30 +85,7 @@ pub fn format_sensitivity_md(cells: &[CellResult]) -> String {
             rows.push(row);
         }
     }
-    let mut md = String::from("\n## Format sensitivity\n\n");
-    md.push_str(&markdown(
-        &[
-            "Model",
-            "Quant",
-            "Task",
-            "raw % (ff)",
-            "chat % (ff)",
-            "tuned % (ff)",
-            "spread (points)",
-        ],
-        &[
-            Align::Left,
-            Align::Left,
-            Align::Left,
-            Align::Right,
-            Align::Right,
-            Align::Right,
-            Align::Right,
-        ],
-        &rows,
-    ));
-    md.push_str("\nff = format failures: answers with nothing to extract (no number, no code), counted apart from wrong answers.\n");
-    md
+    rows
 }
 
 fn tasks_of_any_format(c: &CellResult) -> Vec<TaskName> {

@@ -420,6 +420,69 @@ impl Store {
         Ok(out)
     }
 
+    /// Stores (or replaces) what a cell's fidelity run under `key` compares (JSON of the
+    /// fidelity module's run record; the store does not read it).
+    pub fn upsert_fidelity_run(&self, cell_id: i64, key: &str, run: &impl Serialize) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO fidelity_runs (cell_id, fidelity_key, run_json) VALUES (?1, ?2, ?3)
+             ON CONFLICT(cell_id, fidelity_key) DO UPDATE SET run_json = excluded.run_json",
+            params![cell_id, key, serde_json::to_string(run)?],
+        )?;
+        Ok(())
+    }
+
+    /// Stores one compared chunk of a fidelity run at once (a rerun skips it).
+    pub fn insert_fidelity_chunk(
+        &self,
+        cell_id: i64,
+        key: &str,
+        chunk: u32,
+        stats: &impl Serialize,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO fidelity_chunks (cell_id, fidelity_key, chunk, stats_json, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![cell_id, key, chunk, serde_json::to_string(stats)?, now()],
+        )?;
+        Ok(())
+    }
+
+    /// A cell's fidelity runs: key and run record.
+    pub fn fidelity_runs<R: serde::de::DeserializeOwned>(
+        &self,
+        cell_id: i64,
+    ) -> Result<Vec<(String, R)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT fidelity_key, run_json FROM fidelity_runs WHERE cell_id = ?1 ORDER BY fidelity_key",
+        )?;
+        let rows = stmt.query_map([cell_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, json) = row?;
+            out.push((key, serde_json::from_str(&json)?));
+        }
+        Ok(out)
+    }
+
+    /// The stored chunks of a cell's fidelity run, in chunk order.
+    pub fn fidelity_chunks<C: serde::de::DeserializeOwned>(
+        &self,
+        cell_id: i64,
+        key: &str,
+    ) -> Result<Vec<C>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT stats_json FROM fidelity_chunks WHERE cell_id = ?1 AND fidelity_key = ?2 ORDER BY chunk",
+        )?;
+        let rows = stmt.query_map(params![cell_id, key], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(serde_json::from_str(&json?)?);
+        }
+        Ok(out)
+    }
+
     pub fn speed(&self, cell_id: i64) -> Result<Vec<SpeedRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT test, n_prompt, n_gen, avg_ts, stddev_ts, samples_json, ttft_ms, load_ms FROM speed

@@ -3,13 +3,40 @@
 use rusqlite::Connection;
 
 /// Bump when the schema changes; `migrate` brings older files up to date.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= VERSION {
         return Ok(());
     }
+    if version < 2 {
+        first_tables(conn)?;
+    }
+    // 3: quantization fidelity, one run per cell and base × text, its chunks as they finish.
+    conn.execute_batch(
+        "BEGIN;
+        CREATE TABLE IF NOT EXISTS fidelity_runs (
+            cell_id INTEGER NOT NULL REFERENCES cells(id),
+            fidelity_key TEXT NOT NULL,
+            run_json TEXT NOT NULL,
+            PRIMARY KEY (cell_id, fidelity_key)
+        );
+        CREATE TABLE IF NOT EXISTS fidelity_chunks (
+            cell_id INTEGER NOT NULL REFERENCES cells(id),
+            fidelity_key TEXT NOT NULL,
+            chunk INTEGER NOT NULL,
+            stats_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (cell_id, fidelity_key, chunk)
+        );
+        PRAGMA user_version = 3;
+        COMMIT;",
+    )
+}
+
+/// The tables of versions 1 and 2.
+fn first_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "BEGIN;
         CREATE TABLE IF NOT EXISTS runs (

@@ -5,6 +5,7 @@
 
 pub mod resolve;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -13,13 +14,14 @@ use serde_json::json;
 use crate::datasets::Source;
 use crate::eval::cell::cell_for_model;
 use crate::eval::runner::{run_cell, CellRun, EngineSettings, SweepProgress};
-use crate::memory::verdict::Verdict;
+use crate::fidelity::{BaseChoice, Candidate, FidelitySettings};
+use crate::memory::verdict::{MemoryRecord, Verdict};
+use crate::memory::SERVE_JOB;
 use crate::output::progress;
-use crate::prompts::Format;
 use crate::sandbox::Sandbox;
 use crate::store::{CellInfo, CellStatus, SpeedRecord, Store};
 use crate::tasks::plan::plans_for_model;
-use crate::tasks::{TaskName, TaskOptions};
+use crate::tasks::{TaskFormats, TaskName, TaskOptions};
 use frontier_engine::bench::SpeedConfig;
 use frontier_gguf::read_summary as model_summary;
 use frontier_process::cap::MemCap;
@@ -29,13 +31,15 @@ pub use resolve::{resolve, PlannedCell, ResolveOptions};
 pub struct SweepConfig<'a> {
     pub tasks: &'a [TaskName],
     pub options: &'a TaskOptions,
-    pub formats: &'a [Format],
+    pub formats: &'a TaskFormats,
     /// `--template`: the family for the tuned format instead of the automatic choice.
     pub template: Option<&'a str>,
     /// Items per cell (for the overall progress bar).
     pub items_per_cell: usize,
-    /// Run a speed measurement per cell.
+    /// Run a speed measurement per cell (at the serving context).
     pub speed: Option<SpeedConfig>,
+    /// The context the model's serving footprint is measured at (one sequence).
+    pub serve_ctx: u32,
     pub engine: EngineSettings,
     pub sandbox: Option<Arc<Sandbox>>,
     pub sandbox_threads: usize,
@@ -44,6 +48,51 @@ pub struct SweepConfig<'a> {
     pub quiet: bool,
     /// `--mem-limit` for every worker of every cell.
     pub mem_cap: Option<MemCap>,
+    /// The fidelity task, with each model's base.
+    pub fidelity: Option<FidelityPlan>,
+}
+
+/// The fidelity task of a sweep: the text and shape, and each model's base (none when the
+/// model has a single file and no `--base`).
+pub struct FidelityPlan {
+    pub settings: FidelitySettings,
+    pub bases: BTreeMap<String, Option<BaseChoice>>,
+}
+
+impl FidelityPlan {
+    /// Chooses each model's base among its cells (or `--base`) and checks, from the files'
+    /// headers, that every file shares its base's vocabulary, before any model runs.
+    pub fn new(settings: FidelitySettings, cells: &[PlannedCell]) -> Result<FidelityPlan> {
+        let mut bases = BTreeMap::new();
+        let mut models: Vec<&str> = cells.iter().map(|c| c.model.as_str()).collect();
+        models.dedup();
+        for model in models {
+            if bases.contains_key(model) {
+                continue;
+            }
+            let files: Vec<(&PlannedCell, &std::path::Path)> = cells
+                .iter()
+                .filter(|c| c.model == model && c.problem.is_none())
+                .filter_map(|c| c.path.as_deref().map(|p| (c, p)))
+                .collect();
+            let candidates: Vec<Candidate<'_>> = files
+                .iter()
+                .map(|(c, p)| Candidate {
+                    quant: &c.quant,
+                    path: p,
+                    derived_from: c.derived_from.as_deref(),
+                })
+                .collect();
+            let base = crate::fidelity::choose_base(&candidates, settings.base.as_deref())?;
+            if let Some(b) = &base {
+                for (_, p) in &files {
+                    crate::fidelity::check_same_vocabulary(&b.path, p)?;
+                }
+            }
+            bases.insert(model.to_string(), base);
+        }
+        Ok(FidelityPlan { settings, bases })
+    }
 }
 
 /// How the sweep went, cell by cell.
@@ -72,7 +121,11 @@ pub fn run(
         "sweep",
         cfg.quiet,
     ));
-    let display = SweepProgress { multi, overall };
+    let display = SweepProgress {
+        multi,
+        overall,
+        quiet: cfg.quiet,
+    };
     let mut outcome = SweepOutcome::default();
     for (i, planned) in cells.iter().enumerate() {
         if crate::interrupt::interrupted() {
@@ -80,9 +133,7 @@ pub fn run(
             break;
         }
         let label = format!("{} {}", planned.model, planned.quant);
-        let _ = display
-            .multi
-            .println(format!("[{}/{}] {label}", i + 1, cells.len()));
+        display.say(format!("[{}/{}] {label}", i + 1, cells.len()));
         let status = run_one(store, run_id, planned, cfg, &display, &mut outcome)?;
         match status {
             CellStatus::Done => outcome.done += 1,
@@ -108,7 +159,7 @@ fn run_one(
     let fail = |store: &Store, info: &CellInfo, why: &str| -> Result<CellStatus> {
         let id = store.upsert_cell(run_id, info)?;
         store.finish_cell(id, CellStatus::Failed, Some(why), None, None)?;
-        let _ = display.multi.println(format!("  failed: {why}"));
+        display.say(format!("  failed: {why}"));
         Ok(CellStatus::Failed)
     };
     let placeholder = || CellInfo {
@@ -186,12 +237,31 @@ fn run_one(
             if let Some(v) = verdict.filter(|v| *v != Verdict::Fits) {
                 let why = err.unwrap_or_else(|| v.as_str().to_string());
                 store.finish_cell(cell_id, CellStatus::Failed, Some(&why), peak, None)?;
-                let _ = display.multi.println(format!("  {}: {why}", v.as_str()));
+                display.say(format!("  {}: {why}", v.as_str()));
                 display.overall.inc(cfg.items_per_cell as u64);
                 return Ok(CellStatus::Failed);
             }
             speed_error = err;
             speed_peak = peak;
+        }
+    }
+
+    let fidelity_error = match &cfg.fidelity {
+        Some(plan) => {
+            let cell_id = store.upsert_cell(run_id, &info)?;
+            measure_fidelity(store, cell_id, planned, path, plan, cfg, display)
+        }
+        None => None,
+    };
+
+    if cfg.speed.is_none() && !cfg.tasks.is_empty() {
+        let cell_id = store.upsert_cell(run_id, &info)?;
+        let measured = store
+            .memory(cell_id)?
+            .iter()
+            .any(|m| m.job == SERVE_JOB && m.n_ctx == Some(cfg.serve_ctx));
+        if !measured {
+            measure_serving(store, cell_id, path, cfg)?;
         }
     }
 
@@ -212,13 +282,13 @@ fn run_one(
     outcome.stored += result.stored;
     outcome.skipped += result.skipped;
     let mut status = result.status;
-    let error = result.error.clone().or(speed_error);
+    let error = result.error.clone().or(speed_error).or(fidelity_error);
     if error.is_some() {
         status = CellStatus::Failed;
     }
     store.finish_cell(result.cell_id, status, error.as_deref(), speed_peak, None)?;
     if let Some(e) = &error {
-        let _ = display.multi.println(format!("  failed: {e}"));
+        display.say(format!("  failed: {e}"));
     }
     Ok(status)
 }
@@ -238,6 +308,11 @@ fn measure_speed(
     let one = crate::measure::capped::measure_one(path, config, backend, cap, verbosity)?;
     for record in &one.memory {
         store.record_memory(cell_id, record)?;
+    }
+    // The speed worker runs one sequence at the serving context: its uncapped run is the
+    // model's serving footprint.
+    if let Some(serve) = serving_record(&one.memory, config.context.n_ctx) {
+        store.record_memory(cell_id, &serve)?;
     }
     let verdict = cap.and(one.memory.first().map(|m| m.verdict));
     let peak = (one.peak > 0).then_some(one.peak);
@@ -264,4 +339,117 @@ fn measure_speed(
         )?;
     }
     Ok((one.error, peak, verdict))
+}
+
+/// The fidelity of one cell against its model's base; the error, if it failed.
+fn measure_fidelity(
+    store: &Store,
+    cell_id: i64,
+    planned: &PlannedCell,
+    path: &std::path::Path,
+    plan: &FidelityPlan,
+    cfg: &SweepConfig<'_>,
+    display: &SweepProgress,
+) -> Option<String> {
+    let Some(base) = plan.bases.get(&planned.model).and_then(Option::as_ref) else {
+        display
+            .say("  fidelity: no base to compare with (the model has one file; --base names one)");
+        return None;
+    };
+    let bar = display.multi.add(progress::count_bar(
+        plan.settings.n_chunks as u64,
+        &format!("fidelity vs {}", base.quant),
+        cfg.quiet,
+    ));
+    let worker = crate::fidelity::WorkerSettings {
+        model: cfg.engine.model.clone(),
+        threads: cfg.engine.context.threads,
+        cap: cfg.mem_cap,
+        verbosity: cfg.verbosity,
+    };
+    let result = crate::fidelity::score_cell(
+        store,
+        cell_id,
+        path,
+        &plan.settings,
+        base,
+        &worker,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    );
+    bar.finish_and_clear();
+    match result {
+        Ok(done) => {
+            display.say(format!(
+                "  fidelity vs {}: base distributions {} ({}, {}); {}",
+                base.quant,
+                if done.base_computed {
+                    "computed"
+                } else {
+                    "reused"
+                },
+                frontier_core::units::bytes(done.base_file_bytes),
+                done.base_file.display(),
+                if done.is_base {
+                    "this is the base".to_string()
+                } else {
+                    format!(
+                        "{} chunks compared now, {} already stored",
+                        done.compared, done.already
+                    )
+                }
+            ));
+            None
+        }
+        Err(e) => Some(format!("fidelity: {e:#}")),
+    }
+}
+
+/// The serving record from a speed worker's records (its uncapped run), at `n_ctx`.
+fn serving_record(records: &[MemoryRecord], n_ctx: u32) -> Option<MemoryRecord> {
+    let uncapped = records
+        .iter()
+        .find(|m| m.limit.is_none() && m.peak_rss.is_some())?;
+    Some(MemoryRecord {
+        job: SERVE_JOB.into(),
+        n_ctx: Some(n_ctx),
+        n_seq: Some(1),
+        ..uncapped.clone()
+    })
+}
+
+/// A short run of its own (a 512-token prompt, 16 generated tokens, one sequence at the
+/// serving context) when the sweep measures no speed: only its memory is kept.
+fn measure_serving(
+    store: &Store,
+    cell_id: i64,
+    path: &std::path::Path,
+    cfg: &SweepConfig<'_>,
+) -> Result<()> {
+    let config = SpeedConfig {
+        n_prompt: 512.min(cfg.serve_ctx / 2).max(1),
+        n_gen: 16,
+        n_depth: 0,
+        reps: 1,
+        model: cfg.engine.model.clone(),
+        context: frontier_engine::ContextOptions {
+            n_ctx: cfg.serve_ctx,
+            n_seq_max: 1,
+            stream_per_seq: false,
+            ..cfg.engine.context.clone()
+        },
+    };
+    let one = crate::measure::capped::measure_one(
+        path,
+        &config,
+        cfg.engine.backend,
+        None,
+        cfg.verbosity,
+    )?;
+    if let Some(serve) = serving_record(&one.memory, cfg.serve_ctx) {
+        store.record_memory(cell_id, &serve)?;
+    }
+    Ok(())
 }

@@ -7,13 +7,14 @@ pub mod gsm8k;
 pub mod humaneval;
 pub mod mmlu;
 pub mod plan;
+pub mod rebuild;
 pub mod score;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use plan::{build_plan, TaskOptions, TaskPlan};
+pub use plan::{build_plan, TaskFormats, TaskOptions, TaskPlan};
 
 use crate::extract::{CodeRule, NumberRule};
 

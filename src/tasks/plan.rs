@@ -3,6 +3,8 @@
 //! hash keys stored results, so a rerun with the same protocol resumes and one with another
 //! protocol starts fresh.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -216,14 +218,71 @@ pub fn build_from(
     })
 }
 
-/// Every task's plan for one model in every format: the family template chosen from the
-/// model's metadata (or `template`), the embedded chat template rendered with Jinja. A task
-/// a format does not apply to (gsm8k_cot beyond raw) is left out.
+/// The prompt formats each task runs in, the first being the one comparison tables show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFormats(pub BTreeMap<TaskName, Vec<Format>>);
+
+impl TaskFormats {
+    /// The defaults: MMLU in lm-eval's raw prompts (log-likelihood scoring has no format
+    /// failures, and stays comparable with published numbers), GSM8K and HumanEval in the
+    /// model family's template (an instruct model's answers in its own turns),
+    /// gsm8k_cot raw (it is lm-eval's completion task).
+    pub fn defaults(tasks: &[TaskName]) -> TaskFormats {
+        TaskFormats(
+            tasks
+                .iter()
+                .map(|&t| {
+                    let f = match t {
+                        TaskName::Mmlu | TaskName::Gsm8kCot => Format::Raw,
+                        TaskName::Gsm8k | TaskName::Humaneval => Format::Tuned,
+                    };
+                    (t, vec![f])
+                })
+                .collect(),
+        )
+    }
+
+    /// The same formats for every task (gsm8k_cot runs raw only).
+    pub fn every(tasks: &[TaskName], formats: &[Format]) -> TaskFormats {
+        TaskFormats(
+            tasks
+                .iter()
+                .map(|&t| {
+                    let fs = match t {
+                        TaskName::Gsm8kCot => vec![Format::Raw],
+                        _ => formats.to_vec(),
+                    };
+                    (t, fs)
+                })
+                .collect(),
+        )
+    }
+
+    pub fn of(&self, task: TaskName) -> &[Format] {
+        self.0.get(&task).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every format used by some task, raw first.
+    pub fn all(&self) -> Vec<Format> {
+        let mut f: Vec<Format> = self.0.values().flatten().copied().collect();
+        f.sort();
+        f.dedup();
+        f
+    }
+
+    /// Plans per item of each task, counting each format it runs in.
+    pub fn runs_of(&self, task: TaskName) -> usize {
+        self.of(task).len()
+    }
+}
+
+/// Every task's plan for one model in its formats: the family template chosen from the
+/// model's metadata (or `template`), the embedded chat template rendered with Jinja.
 pub fn plans_for_model(
     tasks: &[TaskName],
     opts: &TaskOptions,
     source: &Source,
-    formats: &[Format],
+    formats: &TaskFormats,
     template: Option<&str>,
     summary: &frontier_gguf::ModelSummary,
     path: &std::path::Path,
@@ -239,7 +298,7 @@ pub fn plans_for_model(
         ),
     };
     let mut plans = Vec::new();
-    for &format in formats {
+    for format in formats.all() {
         let style = PromptStyle::for_model(
             format,
             family.clone(),
@@ -249,10 +308,9 @@ pub fn plans_for_model(
         )
         .map_err(|e| bad_input(format!("{}: {e:#}", path.display())))?;
         for &task in tasks {
-            if task == TaskName::Gsm8kCot && format != Format::Raw {
-                continue;
+            if formats.of(task).contains(&format) {
+                plans.push(build_styled(task, opts, source, &style)?);
             }
-            plans.push(build_styled(task, opts, source, &style)?);
         }
     }
     Ok(plans)

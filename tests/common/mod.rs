@@ -48,4 +48,5 @@ pub fn assert_success(out: &std::process::Output) {
     );
 }
 
+pub mod browser;
 pub mod fake;

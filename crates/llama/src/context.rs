@@ -26,6 +26,8 @@ pub enum Logits {
     None,
     Last,
     All,
+    /// Every token from this index (within the decoded tokens) on.
+    From(usize),
 }
 
 /// A llama.cpp context on a loaded model: the thing that decodes.
@@ -311,6 +313,7 @@ impl<'m> LlamaEngine<'m> {
                         Logits::None => false,
                         Logits::Last => i + 1 == chunk.len(),
                         Logits::All => true,
+                        Logits::From(from) => c * n_batch + i >= from,
                     };
                 self.add_token(t, pos, seq, want)?;
                 if want {

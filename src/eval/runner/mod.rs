@@ -68,6 +68,22 @@ pub struct CellRun<'a> {
 pub struct SweepProgress {
     pub multi: indicatif::MultiProgress,
     pub overall: indicatif::ProgressBar,
+    pub quiet: bool,
+}
+
+impl SweepProgress {
+    /// A line above the bars, or on stderr when no bars are drawn (a log file, CI), so what
+    /// happened to a cell is never silent; nothing with --quiet.
+    pub fn say(&self, line: impl AsRef<str>) {
+        if self.quiet {
+            return;
+        }
+        if self.multi.is_hidden() {
+            eprintln!("{}", line.as_ref());
+        } else {
+            let _ = self.multi.println(line.as_ref());
+        }
+    }
 }
 
 /// How a cell's evaluation went.
@@ -268,13 +284,19 @@ fn finish(run: &CellRun<'_>, gate: &MemoryGate, f: Finished) -> Result<CellOutco
             tg_capped: None,
             tg_uncapped: None,
         };
-        guard::record(
+        let mut record = guard::record(
             "eval",
             run.mem_cap.as_ref(),
             est.as_ref(),
             &run.engine.model,
             &end,
-        )
+        );
+        // The largest context the worker made (the generation one when it had both).
+        if let Some(c) = seen.contexts.iter().max_by_key(|c| (c.n_seq, c.n_ctx)) {
+            record.n_ctx = Some(c.n_ctx);
+            record.n_seq = Some(c.n_seq);
+        }
+        record
     });
     if let Some(m) = &memory {
         store.record_memory(f.cell_id, m)?;

@@ -152,6 +152,8 @@ fn memory(limit: Option<u64>, verdict: Verdict) -> MemoryRecord {
         verdict,
         detail: "killed at the 200 MiB cap".into(),
         tg_ts: None,
+        n_ctx: None,
+        n_seq: None,
     }
 }
 
