@@ -658,7 +658,12 @@ pub struct ThroughputArgs {
 pub enum WeightCopiesArg {
     Auto,
     Amx,
+    /// x86 with AVX2.
     Repack,
+    /// x86 with AVX-512.
+    RepackAvx512,
+    /// ARM with dot products.
+    RepackArm,
     None,
 }
 

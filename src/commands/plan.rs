@@ -111,6 +111,8 @@ pub fn run(args: &PlanArgs) -> Result<i32> {
         WeightCopiesArg::Auto => local_weight_copies(),
         WeightCopiesArg::Amx => WeightCopies::Amx,
         WeightCopiesArg::Repack => WeightCopies::Repack,
+        WeightCopiesArg::RepackAvx512 => WeightCopies::RepackAvx512,
+        WeightCopiesArg::RepackArm => WeightCopies::RepackArm,
         WeightCopiesArg::None => WeightCopies::None,
     };
     let mut rows = Vec::new();

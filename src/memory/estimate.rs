@@ -14,24 +14,51 @@ use frontier_gguf::{GgufHeader, ModelSummary};
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// What the CPU backend of this build does with weights: AMX copies (Intel AMX builds),
-/// repacked copies (other x86 and ARM builds), or nothing.
+/// repacked copies (which types depends on the CPU: ggml-cpu's repack.cpp), or nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightCopies {
     Amx,
+    /// x86 with AVX2: Q4_0, Q4_K, IQ4_NL and MXFP4 matrices.
     Repack,
+    /// x86 with AVX-512: those and Q2_K.
+    RepackAvx512,
+    /// ARM with dot products: Q4_0, Q4_K, Q5_K, Q6_K, Q8_0, IQ4_NL and MXFP4.
+    RepackArm,
     None,
 }
 
 impl WeightCopies {
     /// From llama.cpp's `llama_print_system_info()` of this build on this CPU.
     pub fn from_system_info(info: &str) -> WeightCopies {
-        if info.contains("AMX_INT8 = 1") {
+        let has = |feature: &str| info.contains(&format!("{feature} = 1"));
+        if has("AMX_INT8") {
             WeightCopies::Amx
-        } else if info.contains("REPACK = 1") {
+        } else if !has("REPACK") {
+            WeightCopies::None
+        } else if has("AVX512") {
+            WeightCopies::RepackAvx512
+        } else if has("AVX2") {
             WeightCopies::Repack
+        } else if has("NEON") && has("DOTPROD") {
+            WeightCopies::RepackArm
         } else {
             WeightCopies::None
+        }
+    }
+
+    /// Whether this CPU's repack code copies a matrix of this ggml type with `rows` rows.
+    fn repacks(self, ggml_type: u32, rows: u64) -> bool {
+        let x86 = matches!(ggml_type, 2 | 12 | 20 | 39) && rows.is_multiple_of(8);
+        match self {
+            WeightCopies::Repack => x86,
+            WeightCopies::RepackAvx512 => x86 || (ggml_type == 10 && rows.is_multiple_of(8)),
+            WeightCopies::RepackArm => match ggml_type {
+                2 | 8 | 20 | 39 => rows.is_multiple_of(4),
+                12..=14 => rows.is_multiple_of(8),
+                _ => false,
+            },
+            WeightCopies::Amx | WeightCopies::None => false,
         }
     }
 }
@@ -78,16 +105,31 @@ pub struct ModelShape {
     pub kv_per_cell_layer: u64,
     /// Bytes of tensor data in the file.
     pub weight_bytes: u64,
-    /// Bytes of the weights' AMX / repacked copies on this build (when it makes them).
+    /// Bytes of the weights' AMX copies (when the build makes them).
     pub amx_copy_bytes: u64,
-    pub repack_copy_bytes: u64,
     /// Bytes of the source tensors of those copies that nothing else needs: with mmap off
     /// llama.cpp loads them straight into the copy's layout and never keeps the source.
     pub amx_source_bytes: u64,
-    pub repack_source_bytes: u64,
+    /// The repacked copies (same bytes as their sources) on x86 AVX2, x86 AVX-512 and ARM.
+    #[serde(default)]
+    pub repack: [CopyBytes; 3],
     /// Two attention masks (sliding window and global), as gemma-2/3.
     pub sliding_window: bool,
 }
+
+/// Bytes a CPU's weight copies take and those of their sources nothing else needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyBytes {
+    pub bytes: u64,
+    pub source_bytes: u64,
+}
+
+/// The repack variants, in the order of [`ModelShape::repack`].
+const REPACKS: [WeightCopies; 3] = [
+    WeightCopies::Repack,
+    WeightCopies::RepackAvx512,
+    WeightCopies::RepackArm,
+];
 
 /// Each part of the estimate, in bytes, and the total.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,9 +182,8 @@ impl ModelShape {
             kv_per_cell_layer: n_head_kv * (k + v),
             weight_bytes: h.data_bytes(),
             amx_copy_bytes: copies.amx,
-            repack_copy_bytes: copies.repack,
             amx_source_bytes: copies.amx_source,
-            repack_source_bytes: copies.repack_source,
+            repack: copies.repack,
             sliding_window: s.sliding_window.is_some(),
         }
     }
@@ -189,10 +230,16 @@ impl ModelShape {
             }
             _ => 0.0,
         };
-        let repack = match q.as_str() {
-            "Q4_0" | "Q8_0" => weight_bytes as f64,
-            _ if q.starts_with("Q4_K") && aligned => weight_bytes as f64 * 0.8,
-            _ => 0.0,
+        let w = weight_bytes as f64;
+        let k_share = if aligned { 0.8 } else { 0.0 };
+        // x86 AVX2, x86 AVX-512, ARM.
+        let repack: [f64; 3] = match q.as_str() {
+            "Q4_0" => [w, w, w],
+            "Q8_0" => [0.0, 0.0, w],
+            "Q2_K" => [0.0, w * k_share, 0.0],
+            _ if q.starts_with("Q4_K") => [w * k_share, w * k_share, w * k_share],
+            _ if q.starts_with("Q5_K") || q == "Q6_K" => [0.0, 0.0, w * k_share],
+            _ => [0.0; 3],
         };
         // The copies' sources: the AMX layouts add a few bytes per block; the embedding
         // table stays as it is (it is also the input).
@@ -211,9 +258,11 @@ impl ModelShape {
             kv_per_cell_layer: c.n_head_kv * 2 * c.head_dim,
             weight_bytes,
             amx_copy_bytes: amx as u64,
-            repack_copy_bytes: repack as u64,
             amx_source_bytes: amx_source as u64,
-            repack_source_bytes: repack as u64,
+            repack: repack.map(|b| CopyBytes {
+                bytes: b as u64,
+                source_bytes: b as u64,
+            }),
             sliding_window: c.sliding_window,
         })
     }
@@ -224,8 +273,7 @@ impl ModelShape {
 struct Copies {
     amx: u64,
     amx_source: u64,
-    repack: u64,
-    repack_source: u64,
+    repack: [CopyBytes; 3],
 }
 
 /// Bytes of the copies llama.cpp's CPU backend makes of matrix weights: in AMX layouts
@@ -264,11 +312,13 @@ fn weight_copies(h: &GgufHeader, tied: bool) -> Copies {
                 }
             }
         }
-        // Repack (AVX2 / NEON builds): Q4_0, IQ4_NL, Q4_K and Q8_0 rows, same size.
-        if matches!(t.ggml_type, 2 | 20 | 12 | 8) && n % 8 == 0 {
-            c.repack += t.n_bytes;
-            if t.name != "token_embd.weight" {
-                c.repack_source += t.n_bytes;
+        // Repacked layouts: the same bytes, for the types each CPU's repack code handles.
+        for (copy, variant) in c.repack.iter_mut().zip(REPACKS) {
+            if variant.repacks(t.ggml_type, n) {
+                copy.bytes += t.n_bytes;
+                if t.name != "token_embd.weight" {
+                    copy.source_bytes += t.n_bytes;
+                }
             }
         }
     }
@@ -290,8 +340,14 @@ pub fn estimate(m: &ModelShape, r: &RunShape) -> MemoryEstimate {
     let weights = m.weight_bytes as f64;
     let (copies, sources) = match r.copies {
         WeightCopies::Amx => (m.amx_copy_bytes as f64, m.amx_source_bytes as f64),
-        WeightCopies::Repack => (m.repack_copy_bytes as f64, m.repack_source_bytes as f64),
         WeightCopies::None => (0.0, 0.0),
+        repack => {
+            let i = REPACKS.iter().position(|&v| v == repack).expect("a repack variant");
+            (
+                m.repack[i].bytes as f64,
+                m.repack[i].source_bytes as f64,
+            )
+        }
     };
     let (mapped, anon) = if r.mmap {
         (weights, 0.0)

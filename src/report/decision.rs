@@ -331,7 +331,12 @@ fn picks(cells: &[CellResult], comparison: &Comparison, inside: &[usize]) -> Vec
                     ))
                 })
                 .collect();
-            ranked.sort_by(|a, b| b.1.value.total_cmp(&a.1.value));
+            // Equal values: the cell that needs less memory first.
+            ranked.sort_by(|a, b| {
+                b.1.value
+                    .total_cmp(&a.1.value)
+                    .then(cells[a.0].memory_bytes().cmp(&cells[b.0].memory_bytes()))
+            });
             let (best, e) = *ranked.first()?;
             let runner = ranked.get(1).copied();
             Some(Pick {
@@ -353,7 +358,7 @@ pub fn rules(serve_ctx: Option<u32>) -> Vec<String> {
     });
     vec![
         format!("A cell fits a tier when its memory to serve the model — the peak RSS of one sequence at {ctx}, measured (an estimate from the GGUF header where it was not) — is at most the tier's RAM; headroom is what is left."),
-        "Knowledge, reasoning, code: the highest score on MMLU, GSM8K, HumanEval among the cells that fit. The runner-up ties it when McNemar's exact test on the items both answered gives p ≥ 0.05 (without shared items: when the 95% intervals overlap).".to_string(),
+        "Knowledge, reasoning, code: the highest score on MMLU, GSM8K, HumanEval among the cells that fit (equal scores: the one that needs less memory). The runner-up ties it when McNemar's exact test on the items both answered gives p ≥ 0.05 (without shared items: when the 95% intervals overlap).".to_string(),
         "Generation speed: the highest tokens/s of the speed test; a tie when mean ± 1.96·sd/√n overlap.".to_string(),
         "Overall: the mean score over the tasks every cell has; quality per GB: that mean per GiB of memory. A tie when the intervals (± 1.96·√Σse² / tasks) overlap.".to_string(),
         format!("⚠ marks a pick with more than {:.0}% of its answers unparseable (format failures, not necessarily wrong).", FORMAT_FAILURE_FOOTNOTE * 100.0),

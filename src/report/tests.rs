@@ -307,6 +307,8 @@ mod decisions {
             tie.starts_with("tie with ") && tie.contains("McNemar p = 1.00, n = 20 paired items"),
             "{tie}"
         );
+        // Equal scores: the one that needs less memory (gemma 515 MiB, F16 540 MiB).
+        assert_eq!(cells()[p.cell].label(), "gemma-3-270m Q4_K_M");
         // Speeds of 90 ± 1 t/s over 3 runs overlap.
         let s = pick(&d, 0, Criterion::Speed);
         assert!(
