@@ -342,11 +342,11 @@ pub fn estimate(m: &ModelShape, r: &RunShape) -> MemoryEstimate {
         WeightCopies::Amx => (m.amx_copy_bytes as f64, m.amx_source_bytes as f64),
         WeightCopies::None => (0.0, 0.0),
         repack => {
-            let i = REPACKS.iter().position(|&v| v == repack).expect("a repack variant");
-            (
-                m.repack[i].bytes as f64,
-                m.repack[i].source_bytes as f64,
-            )
+            let i = REPACKS
+                .iter()
+                .position(|&v| v == repack)
+                .expect("a repack variant");
+            (m.repack[i].bytes as f64, m.repack[i].source_bytes as f64)
         }
     };
     let (mapped, anon) = if r.mmap {
