@@ -28,6 +28,40 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// llama.cpp's multi-letter short flags, which clap cannot spell, and the long flags they
+/// mean here.
+const LLAMA_SPELLINGS: [(&str, &str); 6] = [
+    ("-ngl", "--gpu-layers"),
+    ("-ub", "--ubatch"),
+    ("-fa", "--flash-attn"),
+    ("-ctk", "--cache-type-k"),
+    ("-ctv", "--cache-type-v"),
+    ("-mmp", "--mmap"),
+];
+
+/// The command line with llama.cpp's spellings (`-ngl 99`, `-ctk q8_0`, `-fa=1`) rewritten
+/// as the long flags clap parses.
+pub fn with_llama_spellings(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    args.into_iter()
+        .map(|a| {
+            let Some(text) = a.to_str() else { return a };
+            let (flag, value) = match text.split_once('=') {
+                Some((f, v)) => (f, Some(v)),
+                None => (text, None),
+            };
+            match LLAMA_SPELLINGS.iter().find(|(short, _)| *short == flag) {
+                Some((_, long)) => match value {
+                    Some(v) => format!("{long}={v}").into(),
+                    None => (*long).into(),
+                },
+                None => a,
+            }
+        })
+        .collect()
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read a GGUF file's header (without llama.cpp) and describe the model.
@@ -66,9 +100,26 @@ pub enum Command {
     Fidelity(FidelityCmdArgs),
     /// Describe this build of frontier and llama.cpp, and the machine.
     Version(VersionArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(CompletionsArgs),
+    /// Write man pages (frontier.1 and one per command) to a folder, or frontier.1 to stdout.
+    Man(ManArgs),
     /// Internal: run one job from stdin in a child process.
     #[command(hide = true)]
     Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write frontier.1 and frontier-COMMAND.1 here (e.g. /usr/local/share/man/man1).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `frontier worker JOB`.
@@ -80,9 +131,9 @@ pub struct WorkerArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// GGUF files.
+    /// Models: GGUF files, catalog ids[:QUANT] or OWNER/REPO[:QUANT].
     #[arg(required = true)]
-    pub files: Vec<PathBuf>,
+    pub files: Vec<String>,
     /// Print JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -106,7 +157,11 @@ pub struct InspectArgs {
 pub enum OutputFormat {
     Csv,
     Json,
+    /// One JSON object per line.
+    Jsonl,
     Md,
+    /// SQL `CREATE TABLE` and `INSERT` statements, as llama-bench writes them.
+    Sql,
 }
 
 /// A memory cap on every worker.
@@ -134,35 +189,157 @@ impl MemArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "llama-bench's spellings work too: -m, -ngl, -ub, -fa, -ctk, -ctv, -mmp, -o; \
+every test parameter takes a comma list and the grid is run as llama-bench runs it."
+)]
 pub struct SpeedArgs {
-    /// GGUF model files; each is measured in its own process.
-    #[arg(required = true)]
-    pub models: Vec<PathBuf>,
-    /// Prompt tokens for the prompt-processing test (0 skips it).
-    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
-    pub n_prompt: u32,
-    /// Tokens for the generation test (0 skips it).
-    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
-    pub n_gen: u32,
+    /// GGUF models (files, catalog ids[:QUANT], owner/repo[:QUANT]); each test runs in its
+    /// own process.
+    pub models: Vec<String>,
+    /// Models, as llama-bench takes them (repeatable, comma-separated).
+    #[arg(
+        short = 'm',
+        long = "model",
+        value_delimiter = ',',
+        help_heading = "Tests"
+    )]
+    pub model: Vec<String>,
+    /// Prompt tokens of each prompt-processing test (0 skips them).
+    #[arg(
+        short = 'p',
+        long = "n-prompt",
+        value_delimiter = ',',
+        default_value = "512",
+        help_heading = "Tests"
+    )]
+    pub n_prompt: Vec<u32>,
+    /// Tokens of each generation test (0 skips them).
+    #[arg(
+        short = 'n',
+        long = "n-gen",
+        value_delimiter = ',',
+        default_value = "128",
+        help_heading = "Tests"
+    )]
+    pub n_gen: Vec<u32>,
     /// Tokens already in the context before each test, decoded untimed (llama-bench's -d).
-    #[arg(short = 'd', long = "n-depth", default_value_t = 0)]
-    pub n_depth: u32,
-    /// Repetitions of each test (after one discarded warm-up).
-    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    #[arg(
+        short = 'd',
+        long = "n-depth",
+        value_delimiter = ',',
+        default_value = "0",
+        help_heading = "Tests"
+    )]
+    pub n_depth: Vec<u32>,
+    /// Timed repetitions of each test.
+    #[arg(
+        short = 'r',
+        long = "repetitions",
+        default_value_t = 5,
+        help_heading = "Tests"
+    )]
     pub reps: u32,
-    #[command(flatten)]
-    pub run: RunArgs,
-    #[command(flatten)]
-    pub mem: MemArgs,
-    /// Context size; default: prompt + generation tokens.
-    #[arg(long)]
+    /// Untimed runs before each test's repetitions.
+    #[arg(long, default_value_t = 1, help_heading = "Tests")]
+    pub warmup: u32,
+    /// No warm-up run (`--warmup 0`).
+    #[arg(long = "no-warmup", help_heading = "Tests")]
+    pub no_warmup: bool,
+    /// CPU threads [default: physical cores].
+    #[arg(
+        short = 't',
+        long = "threads",
+        value_delimiter = ',',
+        help_heading = "Model and context"
+    )]
+    pub threads: Vec<u32>,
+    /// Layers offloaded to the GPU [default: llama.cpp's].
+    #[arg(
+        long = "gpu-layers",
+        visible_alias = "n-gpu-layers",
+        value_delimiter = ',',
+        help_heading = "Model and context"
+    )]
+    pub gpu_layers: Vec<u32>,
+    /// Logical batch size.
+    #[arg(
+        short = 'b',
+        long = "batch",
+        value_delimiter = ',',
+        default_value = "2048",
+        help_heading = "Model and context"
+    )]
+    pub batch: Vec<u32>,
+    /// Physical batch size.
+    #[arg(
+        long = "ubatch",
+        value_delimiter = ',',
+        default_value = "512",
+        help_heading = "Model and context"
+    )]
+    pub ubatch: Vec<u32>,
+    /// Flash attention: auto, on (1), off (0).
+    #[arg(
+        long = "flash-attn",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "auto",
+        help_heading = "Model and context"
+    )]
+    pub flash_attn: Vec<FlashAttn>,
+    /// K cache type (f16, bf16, f32, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1).
+    #[arg(
+        long = "cache-type-k",
+        value_delimiter = ',',
+        default_value = "f16",
+        help_heading = "Model and context"
+    )]
+    pub cache_type_k: Vec<frontier_engine::CacheType>,
+    /// V cache type.
+    #[arg(
+        long = "cache-type-v",
+        value_delimiter = ',',
+        default_value = "f16",
+        help_heading = "Model and context"
+    )]
+    pub cache_type_v: Vec<frontier_engine::CacheType>,
+    /// Memory-map the model: 1 or 0 (llama-bench's -mmp).
+    #[arg(long = "mmap", value_delimiter = ',', default_value = "1", value_parser = parse_flag, help_heading = "Model and context")]
+    pub mmap: Vec<bool>,
+    /// Read the model into memory instead of mapping it (the same as --mmap 0).
+    #[arg(
+        long = "no-mmap",
+        conflicts_with = "mmap",
+        help_heading = "Model and context"
+    )]
+    pub no_mmap: bool,
+    /// Lock the model in RAM.
+    #[arg(long, help_heading = "Model and context")]
+    pub mlock: bool,
+    /// Context size [default: depth + prompt + generated tokens, as llama-bench].
+    #[arg(long, help_heading = "Model and context")]
     pub ctx: Option<u32>,
+    /// The engine: llama.cpp (`fake`, the scripted engine of the tests, is not for users).
+    #[arg(long, default_value = "llama", hide = true)]
+    pub backend: crate::backend::Backend,
+    #[command(flatten, next_help_heading = "Memory cap")]
+    pub mem: MemArgs,
     /// Write results in this format (to stdout, or to --out).
-    #[arg(long, value_enum)]
+    #[arg(short = 'o', long, value_enum, help_heading = "Output")]
     pub output: Option<OutputFormat>,
     /// Write the results to this file (format from --output, else from the extension).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub out: Option<PathBuf>,
+}
+
+/// `1`/`0` (llama-bench), or true/false.
+fn parse_flag(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "true" | "on" => Ok(true),
+        "0" | "false" | "off" => Ok(false),
+        _ => Err(format!("{s}: 1 or 0")),
+    }
 }
 
 /// How to run a model: threads, offload, batching, memory mapping.
@@ -192,6 +369,12 @@ pub struct RunArgs {
     /// Flash attention.
     #[arg(long = "flash-attn", value_enum, default_value_t = FlashAttn::Auto)]
     pub flash_attn: FlashAttn,
+    /// K cache type (f16, bf16, f32, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1).
+    #[arg(long = "cache-type-k", default_value = "f16")]
+    pub cache_type_k: frontier_engine::CacheType,
+    /// V cache type.
+    #[arg(long = "cache-type-v", default_value = "f16")]
+    pub cache_type_v: frontier_engine::CacheType,
     /// The engine: llama.cpp (`fake`, the scripted engine of the tests, is not for users).
     #[arg(long, default_value = "llama", hide = true)]
     pub backend: crate::backend::Backend,
@@ -204,7 +387,11 @@ pub struct EstimateArgs {
     #[arg(long, default_value_t = 1)]
     pub parallel: u64,
     /// KV cache type.
-    #[arg(long = "kv-type", value_enum, default_value_t = crate::memory::KvType::F16)]
+    #[arg(
+        long = "kv-type",
+        visible_alias = "cache-type-k",
+        default_value = "f16"
+    )]
     pub kv_type: crate::memory::KvType,
     /// Weights read into memory instead of memory-mapped.
     #[arg(long = "no-mmap")]
@@ -388,17 +575,18 @@ pub struct BatchArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// GGUF model file.
-    pub model: PathBuf,
-    #[command(flatten)]
+    /// The model: a GGUF file, a catalog id[:QUANT] or OWNER/REPO[:QUANT] (from the Hugging
+    /// Face cache, downloaded if missing; the quant defaults to Q4_K_M).
+    pub model: String,
+    #[command(flatten, next_help_heading = "Tasks")]
     pub tasks: TaskArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Model and context")]
     pub run: RunArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Code sandbox (HumanEval)")]
     pub sandbox: SandboxArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Memory cap")]
     pub mem: MemArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Batching")]
     pub batch: BatchArgs,
     /// Output folder; results.sqlite there is resumed when it exists.
     #[arg(long, default_value = "reports/eval")]
@@ -495,7 +683,7 @@ pub struct FidelityCmdArgs {
     /// Quantizations for catalog and Hub models.
     #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
     pub quants: Vec<String>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Models from the Hub")]
     pub models_from: ModelSourceArgs,
     #[command(flatten)]
     pub fidelity: FidelityArgs,
@@ -503,9 +691,9 @@ pub struct FidelityCmdArgs {
     /// context (llama-perplexity's -c).
     #[arg(short = 'c', long, default_value_t = crate::fidelity::DEFAULT_CTX, value_parser = clap::value_parser!(u32).range(16..))]
     pub ctx: u32,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Model and context")]
     pub run: RunArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Memory cap")]
     pub mem: MemArgs,
     /// Also write the text compared on to FILE (to run another tool, e.g. llama-perplexity,
     /// on exactly the same text).
@@ -525,17 +713,17 @@ pub struct SweepArgs {
     /// Quantizations for catalog and Hub models.
     #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
     pub quants: Vec<String>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Models from the Hub")]
     pub models_from: ModelSourceArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Tasks")]
     pub tasks: TaskArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Model and context")]
     pub run: RunArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Code sandbox (HumanEval)")]
     pub sandbox: SandboxArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Memory cap")]
     pub mem: MemArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Batching")]
     pub batch: BatchArgs,
     /// Prompt tokens of the speed test (when `speed` is among --tasks).
     #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
@@ -565,9 +753,10 @@ pub struct FetchArgs {
     /// MODEL[:QUANT,...] (catalog id or hf:OWNER/REPO); without quants, --quants.
     #[arg(required = true)]
     pub models: Vec<String>,
+    /// Quantizations to download, comma-separated (for models that name none).
     #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
     pub quants: Vec<String>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Models from the Hub")]
     pub models_from: ModelSourceArgs,
 }
 
@@ -600,8 +789,9 @@ pub struct InteractiveArgs {
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
-    /// GGUF model file.
-    pub model: PathBuf,
+    /// The model: a GGUF file, a catalog id[:QUANT] or OWNER/REPO[:QUANT] (from the Hugging
+    /// Face cache, downloaded if missing; the quant defaults to Q4_K_M).
+    pub model: String,
     /// System prompt (default: the model family's).
     #[arg(long)]
     pub system: Option<String>,
@@ -621,9 +811,10 @@ pub struct DemoArgs {
     /// Which canned prompt: a word problem, a coding task, or a conversation.
     #[arg(value_enum)]
     pub kind: DemoKind,
-    /// GGUF model files, comma-separated; run one after another.
+    /// Models, comma-separated (GGUF files, catalog ids[:QUANT], OWNER/REPO[:QUANT]); run one
+    /// after another.
     #[arg(long, value_delimiter = ',', required = true)]
-    pub models: Vec<PathBuf>,
+    pub models: Vec<String>,
     /// Your own prompt instead of the canned one.
     #[arg(long)]
     pub prompt: Option<String>,
@@ -633,13 +824,14 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct ThroughputArgs {
-    /// GGUF model file.
-    pub model: PathBuf,
-    #[command(flatten)]
+    /// The model: a GGUF file, a catalog id[:QUANT] or OWNER/REPO[:QUANT] (from the Hugging
+    /// Face cache, downloaded if missing; the quant defaults to Q4_K_M).
+    pub model: String,
+    #[command(flatten, next_help_heading = "Tasks")]
     pub tasks: TaskArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Model and context")]
     pub run: RunArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Code sandbox (HumanEval)")]
     pub sandbox: SandboxArgs,
     /// Sequences of the batched path (default: chosen as for `eval`).
     #[arg(long)]
@@ -678,6 +870,7 @@ pub struct PlanArgs {
     /// Catalog models (default: all), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub models: Option<Vec<String>>,
+    /// Quantizations to consider, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
     pub quants: Vec<String>,
     #[command(flatten)]

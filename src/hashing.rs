@@ -10,11 +10,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Streams a reader through SHA-256, calling `progress` with the bytes done so far.
@@ -33,7 +29,7 @@ pub fn sha256_reader(mut r: impl Read, mut progress: impl FnMut(u64)) -> std::io
         done += n as u64;
         progress(done);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The cache of file hashes: one line per file, `sha256 TAB size TAB mtime_ns TAB path`.

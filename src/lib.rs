@@ -11,6 +11,7 @@ pub mod build_info;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod datasets;
 pub mod eval;
 pub mod extract;

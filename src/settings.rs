@@ -91,6 +91,14 @@ pub fn fidelity_settings(
 
 pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
     let (limit, task_limits) = parse_limits(&args.limit)?;
+    let selected = parse_tasks(&args.tasks);
+    if let Some(t) = task_limits.keys().find(|t| !selected.eval.contains(t)) {
+        return Err(bad_input(format!(
+            "--limit {}=…: {} is not among --tasks",
+            t.as_str(),
+            t.as_str()
+        )));
+    }
     let source = match (&args.data_dir, args.data_source) {
         (Some(d), _) => Source::Dir(d.clone()),
         (None, Some(DataSourceArg::Hub)) => Source::Hub {
@@ -150,10 +158,10 @@ pub fn parse_limits(
 ) -> Result<(Option<usize>, std::collections::BTreeMap<TaskName, usize>)> {
     let mut global = None;
     let mut per_task = std::collections::BTreeMap::new();
-    let number = |s: &str| -> Result<usize> {
+    let number = |spec: &str, s: &str| -> Result<usize> {
         match s.trim().parse::<usize>() {
             Ok(0) | Err(_) => Err(bad_input(format!(
-                "--limit {s}: must be a number of items, at least 1"
+                "--limit {spec}: '{s}' is not a number of items (at least 1)"
             ))),
             Ok(n) => Ok(n),
         }
@@ -161,11 +169,23 @@ pub fn parse_limits(
     for spec in specs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         match spec.split_once('=') {
             Some((task, n)) => {
-                let t = TaskName::parse(task)
-                    .ok_or_else(|| bad_input(format!("--limit {spec}: unknown task '{task}'")))?;
-                per_task.insert(t, number(n)?);
+                let t = TaskName::parse(task).ok_or_else(|| {
+                    bad_input(format!(
+                        "--limit {spec}: unknown task '{task}'{}",
+                        frontier_core::suggest::hint(task, TaskName::ALL.map(TaskName::as_str))
+                    ))
+                })?;
+                if per_task.insert(t, number(spec, n)?).is_some() {
+                    return Err(bad_input(format!(
+                        "--limit: {} is limited twice",
+                        t.as_str()
+                    )));
+                }
             }
-            None => global = Some(number(spec)?),
+            None if global.is_some() => {
+                return Err(bad_input("--limit: two limits for every task"))
+            }
+            None => global = Some(number(spec, spec)?),
         }
     }
     Ok((global, per_task))
@@ -219,6 +239,8 @@ pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
         threads,
         flash_attn: run.flash_attn,
         stream_per_seq: false,
+        type_k: run.cache_type_k,
+        type_v: run.cache_type_v,
     };
     Ok((model, context))
 }

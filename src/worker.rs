@@ -18,5 +18,6 @@ pub fn command(job: &str, verbosity: u8, uses_mmap: bool) -> Result<WorkerComman
         args,
         show_stderr: verbosity > 0,
         uses_mmap,
+        stop: Some(crate::interrupt::stop_flag()),
     })
 }

@@ -100,7 +100,7 @@ fn bad_eval_input_is_rejected_before_running() {
         (vec!["--shots", "9"], "--shots 9"),
         (
             vec!["--limit", "0"],
-            "must be a number of items, at least 1",
+            "is not a number of items (at least 1)",
         ),
         (vec!["--limit", "trivia=3"], "unknown task 'trivia'"),
         (

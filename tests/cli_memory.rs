@@ -108,7 +108,10 @@ fn cgroup_cap_kills_f16_at_200_mib_and_passes_it_at_1_gib() {
         );
         assert!(file > 200 << 20, "file-backed {file}");
         assert!(anon > 0 && anon + file <= r["peak_rss_bytes"].as_u64().unwrap() + (8 << 20));
-        assert!(r["uncapped_tg_ts"].as_f64().unwrap() > 0.0);
+        // The uncapped rerun compares generation rates: the generation test has one.
+        if r["n_gen"].as_u64().unwrap() > 0 {
+            assert!(r["uncapped_tg_ts"].as_f64().unwrap() > 0.0);
+        }
     }
 }
 

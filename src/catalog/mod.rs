@@ -6,7 +6,7 @@ pub mod quant;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use frontier_core::error::bad_input;
@@ -138,14 +138,14 @@ impl ModelRef {
     }
 }
 
-/// Parses `ID[:Q1,Q2]`, `hf:owner/repo[:Q...]` or `PATH.gguf`; returns the model and the
-/// quants named after it (empty when none).
+/// Parses `ID[:Q1,Q2]`, `owner/repo[:Q...]` (llama.cpp's `-hf` habit), `hf:owner/repo[:Q...]`
+/// or `PATH.gguf`; returns the model and the quants named after it (empty when none).
 pub fn parse_model_spec(spec: &str, catalog: &Catalog) -> Result<(ModelRef, Vec<String>)> {
     let spec = spec.trim();
     if spec.ends_with(".gguf") || Path::new(spec).is_file() {
         return Ok((ModelRef::Local(PathBuf::from(spec)), Vec::new()));
     }
-    let (head, quants) = match spec.strip_prefix("hf:") {
+    let (mut head, quants) = match spec.strip_prefix("hf:") {
         Some(rest) => match rest.split_once(':') {
             Some((repo, q)) => (format!("hf:{repo}"), q),
             None => (spec.to_string(), ""),
@@ -161,19 +161,24 @@ pub fn parse_model_spec(spec: &str, catalog: &Catalog) -> Result<(ModelRef, Vec<
         .filter(|q| !q.is_empty())
         .map(str::to_string)
         .collect();
+    // A bare owner/repo is a Hub repo.
+    if !head.starts_with("hf:") && head.matches('/').count() == 1 && catalog.get(&head).is_none() {
+        head = format!("hf:{head}");
+    }
     if let Some(repo) = head.strip_prefix("hf:") {
         if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
             return Err(bad_input(format!("'{spec}': a Hub model is hf:OWNER/REPO")));
         }
         return Ok((ModelRef::Repo(repo.to_string()), quants));
     }
-    let model = catalog.get(&head).cloned().with_context(|| {
+    let Some(model) = catalog.get(&head).cloned() else {
         let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
-        frontier_core::error::BadInput::new(format!(
-            "unknown model '{head}': not a catalog id ({}), not hf:OWNER/REPO, not a .gguf file",
+        return Err(bad_input(format!(
+            "unknown model '{head}'{}: not a catalog id ({}), not OWNER/REPO, not a .gguf file",
+            frontier_core::suggest::hint(&head, ids.iter().copied()),
             ids.join(", ")
-        ))
-    })?;
+        )));
+    };
     Ok((ModelRef::Catalog(Box::new(model)), quants))
 }
 
@@ -211,6 +216,18 @@ mod tests {
         assert_eq!(m.display_name(), "SmolLM2-135M-Instruct");
         let e = parse_model_spec("gpt-5", &c).unwrap_err();
         assert!(e.to_string().contains("unknown model 'gpt-5'"), "{e}");
+        assert!(e.downcast_ref::<frontier_core::error::BadInput>().is_some());
+        let e = parse_model_spec("smolm2-135m:Q8_0", &c).unwrap_err();
+        assert!(
+            e.to_string().contains("did you mean 'smollm2-135m'?"),
+            "{e}"
+        );
+        let (m, q) = parse_model_spec("bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M", &c).unwrap();
+        assert_eq!(
+            m,
+            ModelRef::Repo("bartowski/SmolLM2-135M-Instruct-GGUF".into())
+        );
+        assert_eq!(q, ["Q4_K_M"]);
         assert!(parse_model_spec("hf:justone", &c).is_err());
     }
 }

@@ -16,7 +16,8 @@ use frontier_engine::Tokenizer;
 use frontier_llama::StreamedReply;
 
 pub fn run(args: &ChatArgs) -> Result<i32> {
-    let talker = Talker::load(&args.model, &args.interactive)?;
+    let model = crate::sweep::model_file(&args.model, false)?;
+    let talker = Talker::load(&model, &args.interactive)?;
     let mut engine = talker
         .model
         .new_engine(&talker.context_options(&args.interactive))?;
@@ -33,7 +34,7 @@ pub fn run(args: &ChatArgs) -> Result<i32> {
     let mut out = std::io::stdout();
     eprintln!(
         "chatting with {} ({}, template {}); /reset, /system TEXT, /stats, /quit",
-        args.model.display(),
+        model.display(),
         talker.summary.file_type,
         talker.style.template_name
     );
@@ -105,11 +106,11 @@ pub fn run(args: &ChatArgs) -> Result<i32> {
             args.interactive.max_tokens,
             &talker.style.stop,
             &mut |piece| {
-                print!("{piece}");
-                let _ = out.flush();
+                let mut o = std::io::stdout();
+                let _ = o.write_all(piece.as_bytes()).and_then(|_| o.flush());
             },
         )?;
-        println!();
+        writeln!(out)?;
         used = prompt.len() + reply.generated;
         history.push(Message::new("assistant", reply.text.trim().to_string()));
         last = Some(reply);

@@ -31,12 +31,15 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
         Some(p) => vec![p.clone()],
         None => canned(args.kind).into_iter().map(str::to_string).collect(),
     };
-    // Check every model file before loading any.
+    // Find and check every model file before loading any.
+    let mut paths = Vec::new();
     for m in &args.models {
-        frontier_gguf::read_summary(m)?;
+        let path = crate::sweep::model_file(m, false)?;
+        frontier_gguf::read_summary(&path)?;
+        paths.push(path);
     }
     let mut out = std::io::stdout();
-    for path in &args.models {
+    for path in &paths {
         let talker = Talker::load(path, &args.interactive)?;
         let mut engine = talker
             .model
@@ -67,8 +70,9 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
                 args.interactive.max_tokens,
                 &talker.style.stop,
                 &mut |piece| {
-                    print!("{piece}");
-                    let _ = std::io::stdout().flush();
+                    // A closed pipe shows at the next writeln below.
+                    let mut o = std::io::stdout();
+                    let _ = o.write_all(piece.as_bytes()).and_then(|_| o.flush());
                 },
             )?;
             writeln!(

@@ -21,7 +21,8 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let (opts, source) = task_options(&args.tasks)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
-    let summary = model_summary(&args.model)?;
+    let model = crate::sweep::model_file(&args.model, quiet)?;
+    let summary = model_summary(&model)?;
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
     let formats = task_formats(&args.tasks.format, &tasks);
     let plans = plans_for_model(
@@ -31,11 +32,13 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         &formats,
         args.tasks.template.as_deref(),
         &summary,
-        &args.model,
+        &model,
     )?;
 
     let store = Store::open(&args.out.join("results.sqlite"))?;
-    let cell = cell_for_model(&args.model, &summary, &formats, &engine, &source, quiet)?;
+    crate::interrupt::install();
+    let started = std::time::SystemTime::now();
+    let cell = cell_for_model(&model, &summary, &formats, &engine, &source, quiet)?;
     let run_id = store.begin_run(
         "eval",
         &json!({ "args": std::env::args().collect::<Vec<_>>(), "cell": cell.key, "source": source.describe() }),
@@ -44,7 +47,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         let n: usize = plans.iter().map(|p| p.items.len()).sum();
         eprintln!(
             "evaluating {} ({} {}) on {} items; results in {}",
-            args.model.display(),
+            model.display(),
             summary.architecture,
             summary.file_type,
             n,
@@ -55,7 +58,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         store: &store,
         run_id,
         cell,
-        model_path: args.model.clone(),
+        model_path: model.clone(),
         plans: &plans,
         engine,
         sandbox,
@@ -108,10 +111,22 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         }
     }
     crate::report::write(&store, &args.out, &Default::default())?;
+    // lm-evaluation-harness's files beside ours, for the tools that read them.
+    if let Some(cell) = store.cells()?.into_iter().find(|c| c.id == outcome.cell_id) {
+        let written =
+            crate::report::lm_eval::write_cell(&store, &cell, &args.out.join("lm-eval"), started)?;
+        if !quiet {
+            eprintln!("lm-eval's layout: {}", written.results.display());
+        }
+    }
+    if crate::interrupt::interrupted() {
+        eprintln!("interrupted: rerun the same command to resume");
+        return Ok(crate::interrupt::exit_code());
+    }
     if outcome.status == CellStatus::Failed {
         eprintln!(
             "error: {}: {}",
-            args.model.display(),
+            model.display(),
             outcome.error.unwrap_or_default()
         );
         return Ok(1);

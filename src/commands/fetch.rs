@@ -29,7 +29,7 @@ pub fn run(args: &FetchArgs, quiet: bool) -> Result<i32> {
                     .derived_from
                     .as_ref()
                     .map_or(String::new(), |d| format!(" (derived from {d})"));
-                println!("{} {}\t{}{note}", c.model, c.quant, p.display());
+                crate::output::print(format!("{} {}\t{}{note}\n", c.model, c.quant, p.display()))?;
             }
             (None, problem) => {
                 eprintln!(

@@ -117,10 +117,10 @@ pub fn run(args: &FidelityCmdArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         },
     )?;
     crate::report::write(&store, &args.out, &Default::default())?;
-    print!("{}", fidelity_table(&store)?);
+    crate::output::print(fidelity_table(&store)?)?;
     if outcome.interrupted {
         eprintln!("interrupted: rerun the same command to resume");
-        return Ok(130);
+        return Ok(crate::interrupt::exit_code());
     }
     Ok(if outcome.failed > 0 { 1 } else { 0 })
 }

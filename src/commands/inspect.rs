@@ -39,8 +39,10 @@ pub fn run(args: &InspectArgs, quiet: bool) -> Result<i32> {
     let cache = HashCache::default_location();
     let mut found = Vec::new();
     let mut code = 0;
-    for path in &args.files {
-        match inspect_one(path, &cache, args, quiet) {
+    for spec in &args.files {
+        let one = crate::sweep::model_file(spec, quiet)
+            .and_then(|path| inspect_one(&path, &cache, args, quiet));
+        match one {
             Ok(i) => found.push(i),
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -41,17 +41,17 @@ pub fn run(args: &ListArgs) -> Result<i32> {
         ]);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json_rows)?);
+        crate::output::print(serde_json::to_string_pretty(&json_rows)? + "\n")?;
     } else {
-        print!(
-            "{}",
+        crate::output::print(format!(
+            "{}cache: {}\n",
             markdown(
                 &["id", "model", "params", "license", "repos", "cached"],
                 &[Align::Left; 6],
                 &rows
-            )
-        );
-        println!("cache: {}", hub.config().cache_dir.display());
+            ),
+            hub.config().cache_dir.display()
+        ))?;
     }
     Ok(0)
 }

@@ -12,6 +12,7 @@ mod plan;
 mod quantize;
 mod report;
 mod sandbox_check;
+mod shell;
 mod show;
 mod speed;
 mod sweep;
@@ -31,6 +32,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Speed(args) => speed::run(&args, cli.verbose, quiet),
         Command::Quantize(args) => quantize::run(&args, quiet),
         Command::Version(args) => version::run(&args),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
         Command::Eval(args) => eval::run(&args, cli.verbose, quiet),
         Command::Show(args) => show::run(&args),
         Command::Report(args) => report::run(&args, quiet),

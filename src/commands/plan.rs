@@ -91,16 +91,33 @@ fn shape_for(
 
 pub fn run(args: &PlanArgs) -> Result<i32> {
     let ram = args.ram.0;
+    if ram == 0 {
+        return Err(bad_input(
+            "--ram 0: nothing fits in no memory (give e.g. 4GiB)",
+        ));
+    }
+    for q in &args.quants {
+        if frontier_gguf::types::file_type_by_name(q).is_none() {
+            return Err(bad_input(format!(
+                "--quants {q}: not a quantization llama.cpp names (e.g. Q4_K_M, Q8_0, F16)"
+            )));
+        }
+    }
     let catalog = Catalog::load(&args.catalog)?;
     let models: Vec<CatalogModel> = match &args.models {
         None => catalog.models.clone(),
         Some(ids) => ids
             .iter()
             .map(|id| {
-                catalog
-                    .get(id)
-                    .cloned()
-                    .ok_or_else(|| bad_input(format!("unknown catalog model '{id}'")))
+                catalog.get(id).cloned().ok_or_else(|| {
+                    bad_input(format!(
+                        "unknown catalog model '{id}'{}",
+                        frontier_core::suggest::hint(
+                            id,
+                            catalog.models.iter().map(|m| m.id.as_str())
+                        )
+                    ))
+                })
             })
             .collect::<Result<_>>()?,
     };
@@ -145,10 +162,10 @@ pub fn run(args: &PlanArgs) -> Result<i32> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::output::print(serde_json::to_string_pretty(&rows)? + "\n")?;
         return Ok(0);
     }
-    print!("{}", render(&rows, ram, args.explain));
+    crate::output::print(render(&rows, ram, args.explain))?;
     for p in &problems {
         eprintln!("note: {p}");
     }

@@ -26,6 +26,6 @@ pub fn run(args: &ReportArgs, quiet: bool) -> Result<i32> {
             eprintln!("wrote {}", f.display());
         }
     }
-    print!("{}", std::fs::read_to_string(dir.join("comparison.md"))?);
+    crate::output::print(std::fs::read_to_string(dir.join("comparison.md"))?)?;
     Ok(0)
 }

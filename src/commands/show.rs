@@ -28,6 +28,7 @@ pub fn run(args: &ShowArgs) -> Result<i32> {
     let runs = store.task_runs(None)?;
     let mut out = std::io::stdout().lock();
     if args.items.is_empty() {
+        let mut listed = Vec::new();
         for tr in &runs {
             let Some(cell) = cells.iter().find(|c| c.id == tr.cell_id) else {
                 continue;
@@ -37,16 +38,32 @@ pub fn run(args: &ShowArgs) -> Result<i32> {
             }
             let items = store.items(tr.id)?;
             let correct = items.iter().filter(|i| i.correct).count();
-            writeln!(
-                out,
-                "{}  {}  {}  {} items stored of {}, {} correct",
-                cell.info.model,
-                tr.task,
-                tr.task_key,
-                items.len(),
-                tr.n_items,
-                correct
-            )?;
+            if args.json {
+                listed.push(serde_json::json!({
+                    "model": cell.info.model,
+                    "quant": cell.info.quant,
+                    "task": tr.task,
+                    "task_key": tr.task_key,
+                    "stored": items.len(),
+                    "planned": tr.n_items,
+                    "correct": correct,
+                }));
+            } else {
+                writeln!(
+                    out,
+                    "{} {}  {}  {}  {} items stored of {}, {} correct",
+                    cell.info.model,
+                    cell.info.quant,
+                    tr.task,
+                    tr.task_key,
+                    items.len(),
+                    tr.n_items,
+                    correct
+                )?;
+            }
+        }
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&listed)?)?;
         }
         return Ok(0);
     }

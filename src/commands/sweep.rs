@@ -38,6 +38,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             n_gen: args.n_gen,
             n_depth: 0,
             reps: args.reps,
+            warmup: 1,
             model: engine.model.clone(),
             // One sequence at the serving context: the worker's peak RSS is also the
             // model's serving footprint there.
@@ -143,10 +144,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         },
     )?;
     let written = crate::report::write(&store, &args.out, &Default::default())?;
-    print!(
-        "{}",
-        std::fs::read_to_string(args.out.join("comparison.md"))?
-    );
+    crate::output::print(std::fs::read_to_string(args.out.join("comparison.md"))?)?;
     if !quiet {
         eprintln!(
             "{} cells done, {} failed; {} items scored now, {} already stored; wrote {}",
@@ -163,7 +161,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     }
     if outcome.interrupted {
         eprintln!("interrupted: rerun the same command to resume");
-        return Ok(130);
+        return Ok(crate::interrupt::exit_code());
     }
     Ok(if outcome.failed > 0 { 1 } else { 0 })
 }

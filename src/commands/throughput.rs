@@ -52,7 +52,8 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     }
     let (model_options, mut context) = run_options(&args.run)?;
     context.n_ctx = 0;
-    let summary = model_summary(&args.model)?;
+    let model = crate::sweep::model_file(&args.model, quiet)?;
+    let summary = model_summary(&model)?;
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
     let plans = plans_for_model(
         &tasks,
@@ -61,7 +62,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         &formats,
         args.tasks.template.as_deref(),
         &summary,
-        &args.model,
+        &model,
     )?;
     let temp = tempfile::tempdir()?;
     let root: PathBuf = args
@@ -90,6 +91,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     }
     let bench = Bench {
         args,
+        model: &model,
         summary: &summary,
         formats: &formats,
         plans: &plans,
@@ -113,13 +115,14 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         let dir = root.join(format!("path{}", i + 1));
         measured.push(measure(&dir, &bench, &engine)?);
     }
-    print!("{}", render(&paths, &measured, &tasks));
+    crate::output::print(render(&paths, &measured, &tasks))?;
     Ok(0)
 }
 
 /// What every path evaluates.
 struct Bench<'a> {
     args: &'a ThroughputArgs,
+    model: &'a Path,
     summary: &'a frontier_gguf::ModelSummary,
     formats: &'a crate::tasks::TaskFormats,
     plans: &'a [crate::tasks::TaskPlan],
@@ -132,6 +135,7 @@ struct Bench<'a> {
 fn measure(dir: &Path, bench: &Bench<'_>, engine: &EngineSettings) -> Result<Measured> {
     let Bench {
         args,
+        model,
         summary,
         formats,
         plans,
@@ -142,7 +146,7 @@ fn measure(dir: &Path, bench: &Bench<'_>, engine: &EngineSettings) -> Result<Mea
     } = *bench;
     let sandbox = bench.sandbox.clone();
     let store = Store::open(&dir.join("results.sqlite"))?;
-    let cell = cell_for_model(&args.model, summary, formats, engine, source, quiet)?;
+    let cell = cell_for_model(model, summary, formats, engine, source, quiet)?;
     let run_id = store.begin_run(
         "throughput",
         &json!({ "parallel": engine.parallel, "share_prefix": engine.share_prefix }),
@@ -151,7 +155,7 @@ fn measure(dir: &Path, bench: &Bench<'_>, engine: &EngineSettings) -> Result<Mea
         store: &store,
         run_id,
         cell,
-        model_path: args.model.clone(),
+        model_path: model.to_path_buf(),
         plans,
         engine: engine.clone(),
         sandbox,

@@ -13,21 +13,20 @@ pub fn run(args: &VersionArgs) -> Result<i32> {
     let system_info = frontier_llama::system_info();
     if args.json {
         let v = json!({ "build": build, "machine": machine, "llama_system_info": system_info });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::output::print(serde_json::to_string_pretty(&v)? + "\n")?;
         return Ok(0);
     }
-    println!(
-        "frontier {} ({})",
-        build.frontier_version, build.frontier_commit
-    );
-    println!("llama.cpp: {}", build.llama_cpp);
-    println!("backends: {}", build.backends);
-    println!(
-        "target: {} (cpu {}, {} profile)",
-        build.target, build.target_cpu, build.profile
-    );
-    println!("rustc: {}", build.rustc);
-    println!("llama.cpp system info: {system_info}");
-    println!("machine: {}", machine.one_line());
+    crate::output::print(format!(
+        "frontier {} ({})\nllama.cpp: {}\nbackends: {}\ntarget: {} (cpu {}, {} profile)\nrustc: {}\nllama.cpp system info: {system_info}\nmachine: {}\n",
+        build.frontier_version,
+        build.frontier_commit,
+        build.llama_cpp,
+        build.backends,
+        build.target,
+        build.target_cpu,
+        build.profile,
+        build.rustc,
+        machine.one_line()
+    ))?;
     Ok(0)
 }

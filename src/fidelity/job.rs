@@ -75,6 +75,8 @@ fn context(n_ctx: u32, threads: u32) -> ContextOptions {
         threads,
         flash_attn: FlashAttn::Auto.for_decoding(crate::build_info::cpu_only()),
         stream_per_seq: false,
+        type_k: Default::default(),
+        type_v: Default::default(),
     }
 }
 

@@ -63,23 +63,8 @@ impl WeightCopies {
     }
 }
 
-/// KV cache element type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum KvType {
-    F16,
-    Q8_0,
-}
-
-impl KvType {
-    /// Bytes per element.
-    pub fn bytes(self) -> f64 {
-        match self {
-            KvType::F16 => 2.0,
-            KvType::Q8_0 => 34.0 / 32.0,
-        }
-    }
-}
+/// KV cache element type: llama.cpp's names (`f16`, `q8_0`, ...).
+pub use frontier_engine::CacheType as KvType;
 
 /// How the model will be run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

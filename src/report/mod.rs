@@ -11,6 +11,7 @@ pub mod drill;
 pub mod fidelity;
 pub mod formats;
 pub mod html;
+pub mod lm_eval;
 pub mod memory;
 pub mod plot;
 pub mod results;

@@ -25,7 +25,7 @@ use crate::tasks::{TaskFormats, TaskName, TaskOptions};
 use frontier_engine::bench::SpeedConfig;
 use frontier_gguf::read_summary as model_summary;
 use frontier_process::cap::MemCap;
-pub use resolve::{resolve, PlannedCell, ResolveOptions};
+pub use resolve::{model_file, resolve, PlannedCell, ResolveOptions};
 
 /// Everything a sweep does for each cell.
 pub struct SweepConfig<'a> {
@@ -283,7 +283,9 @@ fn run_one(
     outcome.skipped += result.skipped;
     let mut status = result.status;
     let error = result.error.clone().or(speed_error).or(fidelity_error);
-    if error.is_some() {
+    if crate::interrupt::interrupted() {
+        status = CellStatus::Running;
+    } else if error.is_some() {
         status = CellStatus::Failed;
     }
     store.finish_cell(result.cell_id, status, error.as_deref(), speed_peak, None)?;
@@ -433,6 +435,7 @@ fn measure_serving(
         n_gen: 16,
         n_depth: 0,
         reps: 1,
+        warmup: 1,
         model: cfg.engine.model.clone(),
         context: frontier_engine::ContextOptions {
             n_ctx: cfg.serve_ctx,

@@ -9,8 +9,9 @@ use anyhow::Result;
 
 use crate::catalog::quant::{available, match_quant, strip_quant_suffix};
 use crate::catalog::{parse_model_spec, Catalog, ModelRef};
-use crate::hub::{Hub, RepoFile, RepoKind};
+use crate::hub::{Hub, HubConfig, RepoFile, RepoKind};
 use crate::output::progress;
+use frontier_core::error::bad_input;
 use frontier_gguf::types::file_type_by_name;
 
 /// One model × quant to run, or why it cannot run.
@@ -291,4 +292,55 @@ fn derive(
     cell.origin = format!("derived from hf:{repo}/{}", parts[0]);
     cell.derived_from = Some(format!("{source_quant} (hf:{repo}/{})", parts[0]));
     Ok(cell)
+}
+
+/// The quant a single-file command uses when a repo or catalog model names none.
+pub const DEFAULT_QUANT: &str = "Q4_K_M";
+
+/// The one GGUF file a model spec names, for the commands that load one file (`eval`,
+/// `speed`, `inspect`, `chat`): a path as it is; a catalog id, `owner/repo` or
+/// `hf:owner/repo` with `:QUANT` (default Q4_K_M) from the Hugging Face cache, downloaded
+/// when it is not there yet.
+pub fn model_file(spec: &str, quiet: bool) -> Result<PathBuf> {
+    let catalog = Catalog::load(&[])?;
+    let (model, quants) = crate::catalog::parse_model_spec(spec, &catalog)?;
+    if let ModelRef::Local(path) = model {
+        return Ok(path);
+    }
+    let quant = match quants.as_slice() {
+        [] => DEFAULT_QUANT.to_string(),
+        [q] => q.clone(),
+        _ => {
+            return Err(bad_input(format!(
+                "{spec}: one quant, please (this command runs one file)"
+            )))
+        }
+    };
+    let hub = Hub::new(HubConfig::from_env())?;
+    let head = match spec.strip_prefix("hf:") {
+        Some(repo) => format!("hf:{}", repo.split(':').next().unwrap_or("")),
+        None => spec.split(':').next().unwrap_or(spec).to_string(),
+    };
+    let cells = resolve(
+        &[head],
+        &catalog,
+        Some(&hub),
+        &ResolveOptions {
+            quants: vec![quant.clone()],
+            derive: false,
+            revision: "main".into(),
+            quiet,
+        },
+    )?;
+    let cell = cells
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad_input(format!("{spec}: nothing resolved")))?;
+    match (cell.path, cell.problem) {
+        (Some(path), _) => Ok(path),
+        (None, problem) => Err(anyhow::anyhow!(
+            "{spec}: {}",
+            problem.unwrap_or_else(|| format!("no {quant} file"))
+        )),
+    }
 }

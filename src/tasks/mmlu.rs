@@ -144,10 +144,14 @@ pub fn build(
     if let Some(wanted) = &opts.subjects {
         for s in wanted {
             if !all.contains(s) {
-                return Err(bad_input(format!(
-                    "unknown MMLU subject '{s}' (known: {})",
-                    all.join(", ")
-                )));
+                let hint = frontier_core::suggest::did_you_mean(s, all.iter().map(String::as_str));
+                return Err(bad_input(match hint {
+                    Some(close) => format!("unknown MMLU subject '{s}': did you mean '{close}'?"),
+                    None => format!(
+                        "unknown MMLU subject '{s}' (the 57: {}; `frontier eval --help` lists the tasks)",
+                        all.join(", ")
+                    ),
+                }));
             }
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod stats;
+pub mod suggest;
 pub mod system;
 pub mod units;
 

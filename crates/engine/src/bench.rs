@@ -15,9 +15,16 @@ pub struct SpeedConfig {
     #[serde(default)]
     pub n_depth: u32,
     pub reps: u32,
+    /// Untimed runs of each test before the timed ones (llama-bench: 1, `--no-warmup`: 0).
+    #[serde(default = "one")]
+    pub warmup: u32,
     pub model: ModelOptions,
     /// `n_ctx` 0 means "just enough": n_prompt + n_gen, as llama-bench.
     pub context: ContextOptions,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One test (`pp512` or `tg128`): tokens/s of each repetition and their mean ± sd.

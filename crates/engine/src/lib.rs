@@ -11,7 +11,7 @@ mod stats;
 mod stops;
 
 pub use logprob::{argmax, log_softmax_at};
-pub use options::{ContextOptions, FlashAttn, ModelOptions};
+pub use options::{CacheType, ContextOptions, FlashAttn, ModelOptions};
 pub use stats::{ContextMemory, EngineStats};
 pub use stops::StopMatcher;
 

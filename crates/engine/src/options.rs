@@ -27,8 +27,12 @@ impl Default for ModelOptions {
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum FlashAttn {
+    #[cfg_attr(feature = "clap", value(alias = "-1"))]
     Auto,
+    /// `1` as llama-bench writes it.
+    #[cfg_attr(feature = "clap", value(alias = "1"))]
     On,
+    #[cfg_attr(feature = "clap", value(alias = "0"))]
     Off,
 }
 
@@ -66,6 +70,90 @@ pub struct ContextOptions {
     /// A KV stream per sequence (when there is more than one) instead of one for all.
     #[serde(default)]
     pub stream_per_seq: bool,
+    /// Element types of the K and V caches.
+    #[serde(default)]
+    pub type_k: CacheType,
+    #[serde(default)]
+    pub type_v: CacheType,
+}
+
+/// A KV cache element type, named as llama.cpp names it (`-ctk q8_0`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheType {
+    F32,
+    #[default]
+    F16,
+    Bf16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Iq4Nl,
+    Q5_0,
+    Q5_1,
+}
+
+impl CacheType {
+    pub const ALL: [CacheType; 9] = [
+        CacheType::F32,
+        CacheType::F16,
+        CacheType::Bf16,
+        CacheType::Q8_0,
+        CacheType::Q4_0,
+        CacheType::Q4_1,
+        CacheType::Iq4Nl,
+        CacheType::Q5_0,
+        CacheType::Q5_1,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheType::F32 => "f32",
+            CacheType::F16 => "f16",
+            CacheType::Bf16 => "bf16",
+            CacheType::Q8_0 => "q8_0",
+            CacheType::Q4_0 => "q4_0",
+            CacheType::Q4_1 => "q4_1",
+            CacheType::Iq4Nl => "iq4_nl",
+            CacheType::Q5_0 => "q5_0",
+            CacheType::Q5_1 => "q5_1",
+        }
+    }
+
+    /// Bytes per element (blocks of 32 for the quantized types).
+    pub fn bytes(self) -> f64 {
+        match self {
+            CacheType::F32 => 4.0,
+            CacheType::F16 | CacheType::Bf16 => 2.0,
+            CacheType::Q8_0 => 34.0 / 32.0,
+            CacheType::Q4_0 | CacheType::Iq4Nl => 18.0 / 32.0,
+            CacheType::Q4_1 => 20.0 / 32.0,
+            CacheType::Q5_0 => 22.0 / 32.0,
+            CacheType::Q5_1 => 24.0 / 32.0,
+        }
+    }
+}
+
+impl std::fmt::Display for CacheType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CacheType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CacheType, String> {
+        CacheType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!(
+                    "unknown KV cache type '{s}' (one of {})",
+                    CacheType::ALL.map(CacheType::as_str).join(", ")
+                )
+            })
+    }
 }
 
 impl ContextOptions {
@@ -113,6 +201,8 @@ impl Default for ContextOptions {
             threads: frontier_core::system::default_threads(),
             flash_attn: FlashAttn::Auto,
             stream_per_seq: false,
+            type_k: CacheType::F16,
+            type_v: CacheType::F16,
         }
     }
 }

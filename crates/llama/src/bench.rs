@@ -73,9 +73,11 @@ pub fn measure(path: &Path, config: &SpeedConfig) -> Result<SpeedMeasurement> {
     let mut ttft = Vec::new();
     if config.n_prompt > 0 {
         // Warm-up, discarded.
-        let warm = prompt(config.n_prompt, &mut stream);
-        fill(&mut engine, &mut stream)?;
-        engine.decode(&warm, at, 0, Logits::Last)?;
+        for _ in 0..config.warmup {
+            let warm = prompt(config.n_prompt, &mut stream);
+            fill(&mut engine, &mut stream)?;
+            engine.decode(&warm, at, 0, Logits::Last)?;
+        }
         let mut samples = Vec::new();
         for _ in 0..config.reps {
             let tokens = prompt(config.n_prompt, &mut stream);
@@ -100,8 +102,10 @@ pub fn measure(path: &Path, config: &SpeedConfig) -> Result<SpeedMeasurement> {
     if config.n_gen > 0 {
         let first = bos.unwrap_or_else(|| stream.next());
         // Warm-up: one token, as llama-bench.
-        fill(&mut engine, &mut stream)?;
-        engine.decode(&[first], at, 0, Logits::Last)?;
+        for _ in 0..config.warmup {
+            fill(&mut engine, &mut stream)?;
+            engine.decode(&[first], at, 0, Logits::Last)?;
+        }
         let mut samples = Vec::new();
         for _ in 0..config.reps {
             fill(&mut engine, &mut stream)?;

@@ -20,6 +20,23 @@ use crate::backend::backend;
 use crate::logs;
 use crate::model::LoadedModel;
 
+/// llama.cpp's KV cache type for ours.
+fn cache_type(t: frontier_engine::CacheType) -> llama_cpp_2::context::params::KvCacheType {
+    use frontier_engine::CacheType as C;
+    use llama_cpp_2::context::params::KvCacheType as K;
+    match t {
+        C::F32 => K::F32,
+        C::F16 => K::F16,
+        C::Bf16 => K::BF16,
+        C::Q8_0 => K::Q8_0,
+        C::Q4_0 => K::Q4_0,
+        C::Q4_1 => K::Q4_1,
+        C::Iq4Nl => K::IQ4_NL,
+        C::Q5_0 => K::Q5_0,
+        C::Q5_1 => K::Q5_1,
+    }
+}
+
 /// Which positions of a decoded chunk need logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Logits {
@@ -92,7 +109,9 @@ impl<'m> LlamaEngine<'m> {
             .with_kv_unified(o.unified())
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
-            .with_flash_attention_policy(flash);
+            .with_flash_attention_policy(flash)
+            .with_type_k(cache_type(o.type_k))
+            .with_type_v(cache_type(o.type_v));
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let sink = lines.clone();
         let watch = logs::watch_llama_lines(move |line| {

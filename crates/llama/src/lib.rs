@@ -31,5 +31,5 @@ pub use logs::{last_llama_error, watch_llama_lines, WatchGuard, LOG_TARGETS};
 pub use model::LoadedModel;
 pub use quantize::{progress_of, quantize};
 pub use stream::StreamedReply;
-pub use system::{system_info, version};
+pub use system::{build_commit, system_info, version};
 pub use template::apply_chat_template;

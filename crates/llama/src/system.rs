@@ -11,6 +11,12 @@ pub fn version() -> String {
     )
 }
 
+/// The commit the llama.cpp sources come from (llama-cpp-rs's, short), for llama-bench's
+/// `build_commit` column.
+pub fn build_commit() -> String {
+    env!("FRONTIER_LLAMA_RS_COMMIT").chars().take(7).collect()
+}
+
 /// llama.cpp's own `llama_print_system_info()`: the CPU features its kernels use.
 pub fn system_info() -> String {
     // SAFETY: returns a pointer to a static, NUL-terminated string.

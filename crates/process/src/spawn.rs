@@ -6,7 +6,9 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -105,6 +107,24 @@ pub struct WorkerCommand {
     pub show_stderr: bool,
     /// Whether the worker memory-maps its model (a cap that counts address space needs it off).
     pub uses_mmap: bool,
+    /// When this turns true (the run is being stopped), the worker is sent SIGTERM: a
+    /// signal to the parent alone must not leave its worker running.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// Sends the worker SIGTERM once `stop` turns true, until `done`.
+fn watch_stop(pid: libc::pid_t, stop: Arc<AtomicBool>, done: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !done.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) {
+                // SAFETY: kill has no memory preconditions; the pid is our unreaped child
+                // (this thread is joined before the reaping), so it cannot be reused.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    })
 }
 
 /// Runs a worker: writes `request` as one JSON line to its stdin, calls `on_event` for each
@@ -137,6 +157,11 @@ pub fn run_worker<R: Serialize, E: DeserializeOwned>(
     let mut child = cmd.spawn().context("starting a frontier worker process")?;
     let pid = child.id() as libc::pid_t;
     let sampler = Sampler::start(pid, enforcer.as_ref().and_then(Enforcer::watchdog_limit));
+    let ended = Arc::new(AtomicBool::new(false));
+    let stopper = command
+        .stop
+        .clone()
+        .map(|stop| watch_stop(pid, stop, ended.clone()));
 
     let mut stdin = child.stdin.take().context("worker stdin")?;
     let job_line = serde_json::to_string(request)?;
@@ -180,6 +205,10 @@ pub fn run_worker<R: Serialize, E: DeserializeOwned>(
     }
 
     let (sampled, watchdog_fired) = sampler.finish();
+    ended.store(true, Ordering::SeqCst);
+    if let Some(t) = stopper {
+        let _ = t.join();
+    }
     let (exit, ru) = wait4(pid)?;
     let _ = stderr_thread.join();
     let stderr_tail = tail

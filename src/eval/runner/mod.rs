@@ -298,6 +298,10 @@ fn finish(run: &CellRun<'_>, gate: &MemoryGate, f: Finished) -> Result<CellOutco
         }
         record
     });
+    // A run stopped by Ctrl-C or SIGTERM: the cell is incomplete, not failed, and what the
+    // stopped worker did with memory says nothing about the model.
+    let stopped = crate::interrupt::interrupted();
+    let memory = memory.filter(|_| !stopped);
     if let Some(m) = &memory {
         store.record_memory(f.cell_id, m)?;
     }
@@ -307,10 +311,13 @@ fn finish(run: &CellRun<'_>, gate: &MemoryGate, f: Finished) -> Result<CellOutco
         exit: seen.exit.as_ref(),
         unanswered: f.unanswered,
     });
-    let status = if error.is_some() {
-        CellStatus::Failed
-    } else {
-        CellStatus::Done
+    let (status, error) = match error {
+        Some(_) if stopped => (
+            CellStatus::Running,
+            Some("stopped before the end (rerun to resume)".to_string()),
+        ),
+        Some(e) => (CellStatus::Failed, Some(e)),
+        None => (CellStatus::Done, None),
     };
     let task_wall_ms = task_walls(
         &f.plan_runs,
