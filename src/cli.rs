@@ -102,11 +102,26 @@ pub enum Command {
     Version(VersionArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions(CompletionsArgs),
+    /// What a server (llama-server, vLLM) can do for --backend openai:URL: tokenizer,
+    /// log-probabilities, context, slots, model and build.
+    Probe(ProbeArgs),
     /// Write man pages (frontier.1 and one per command) to a folder, or frontier.1 to stdout.
     Man(ManArgs),
     /// Internal: run one job from stdin in a child process.
     #[command(hide = true)]
     Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The server: http://HOST:PORT (or openai:http://HOST:PORT).
+    pub url: String,
+    /// The environment variable holding the server's API key.
+    #[arg(long = "api-key-env", value_name = "NAME")]
+    pub api_key_env: Option<String>,
+    /// Print the capabilities as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -375,9 +390,37 @@ pub struct RunArgs {
     /// V cache type.
     #[arg(long = "cache-type-v", default_value = "f16")]
     pub cache_type_v: frontier_engine::CacheType,
-    /// The engine: llama.cpp (`fake`, the scripted engine of the tests, is not for users).
-    #[arg(long, default_value = "llama", hide = true)]
+    /// The engine: `llama` (llama.cpp in this process's workers), or `openai:URL`, a
+    /// llama-server or vLLM serving the same GGUF (MODEL then names the file it serves: its
+    /// identity and templates).
+    #[arg(long, default_value = "llama")]
     pub backend: crate::backend::Backend,
+    /// With `--backend openai:URL`: the environment variable holding the server's API key
+    /// (read when connecting; never stored or logged).
+    #[arg(long = "api-key-env", value_name = "NAME")]
+    pub api_key_env: Option<String>,
+    /// With `--backend openai:URL`: seconds one request may take before it is retried.
+    #[arg(long = "request-timeout", value_name = "SECS", default_value_t = frontier_remote::spec::DEFAULT_TIMEOUT_S)]
+    pub request_timeout: u64,
+}
+
+impl RunArgs {
+    /// The backend with its key variable and timeout; warns once about plain http to
+    /// another host.
+    pub fn backend(&self, quiet: bool) -> anyhow::Result<crate::backend::Backend> {
+        let mut backend = self
+            .backend
+            .clone()
+            .with_api_key_env(self.api_key_env.as_deref())?;
+        if let crate::backend::Backend::Remote(spec) = &mut backend {
+            spec.timeout_s = self.request_timeout.max(1);
+            spec.api_key()?;
+            if let (Some(w), false) = (spec.plain_http_warning(), quiet) {
+                eprintln!("warning: {w}");
+            }
+        }
+        Ok(backend)
+    }
 }
 
 /// How the run a memory estimate is for would be set up (`inspect --ctx`, `plan`).

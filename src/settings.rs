@@ -273,6 +273,6 @@ pub fn engine_settings(
             batch.parallel.unwrap_or(AUTO_PARALLEL)
         },
         share_prefix: !batch.no_batch,
-        backend: run.backend,
+        backend: run.backend(quiet)?,
     })
 }

@@ -211,6 +211,12 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
         st.generation_ms / 1e3,
         o.sandbox_ms / 1e3
     ));
+    if st.retried_requests > 0 {
+        s.push_str(&format!(
+            "server: {} requests sent again after a busy answer (429/503), a refused or dropped connection, or a timeout\n",
+            st.retried_requests
+        ));
+    }
     if let (Some(rate), Some(per_step)) = (st.generation_rate(), st.sequences_per_step()) {
         s.push_str(&format!(
             "generation: {rate:.1} tokens/s, {per_step:.2} sequences per decode step on average\n"

@@ -19,7 +19,9 @@ use frontier_core::error::bad_input;
 
 pub fn run(args: &FidelityCmdArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     if args.run.backend != crate::backend::Backend::Llama {
-        return Err(bad_input("fidelity runs on the llama backend only"));
+        return Err(bad_input(
+            "fidelity runs on the llama backend only: it needs every token's whole next-token distribution, which servers give only as a top-k",
+        ));
     }
     let settings = fidelity_settings(&args.fidelity, args.ctx)?;
     if let Some(path) = &args.save_text {

@@ -9,6 +9,7 @@ mod inspect;
 mod interactive;
 mod list;
 mod plan;
+mod probe;
 mod quantize;
 mod report;
 mod sandbox_check;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Quantize(args) => quantize::run(&args, quiet),
         Command::Version(args) => version::run(&args),
         Command::Completions(args) => shell::completions(&args),
+        Command::Probe(args) => probe::run(&args),
         Command::Man(args) => shell::man(&args),
         Command::Eval(args) => eval::run(&args, cli.verbose, quiet),
         Command::Show(args) => show::run(&args),

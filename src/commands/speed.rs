@@ -93,7 +93,8 @@ pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
                     );
                 }
                 let test_time = now_iso();
-                let one = measure_one(path, &config, args.backend, cap.as_ref(), verbosity)?;
+                let one =
+                    measure_one(path, &config, args.backend.clone(), cap.as_ref(), verbosity)?;
                 let crashed = one.error.is_some();
                 rows.extend(rows_for(
                     path, summary, inst, &config, &one, &cpu_info, &test_time,

@@ -27,6 +27,12 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let (opts, source) = task_options(&args.tasks)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
+    if engine.backend.remote().is_some() && want_speed {
+        return Err(bad_input(
+            "with --backend openai:URL the speed task would time the server, not this machine: \
+             measure it with `frontier speed --backend openai:URL`",
+        ));
+    }
     let speed = if want_speed {
         if args.reps == 0 || (args.n_prompt == 0 && args.n_gen == 0) {
             return Err(bad_input(

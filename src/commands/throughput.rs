@@ -110,7 +110,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             context: context.clone(),
             parallel: p.parallel,
             share_prefix: p.share_prefix,
-            backend: args.run.backend,
+            backend: args.run.backend(quiet)?,
         };
         let dir = root.join(format!("path{}", i + 1));
         measured.push(measure(&dir, &bench, &engine)?);

@@ -36,7 +36,11 @@ pub fn cell_for_model(
         |s| s.to_string_lossy().into_owned(),
     );
     let build = BuildInfo::get();
-    Ok(CellInfo {
+    let remote = match engine.backend.remote() {
+        Some(spec) => Some(frontier_remote::probe(spec)?),
+        None => None,
+    };
+    let mut info = CellInfo {
         key: format!("{}:{}", &sha[..16], summary.file_type),
         model: name,
         model_path: path.display().to_string(),
@@ -64,5 +68,21 @@ pub fn cell_for_model(
             "machine": frontier_core::system::Machine::describe().one_line(),
             "data_source": source.describe(),
         }),
-    })
+    };
+    if let Some(caps) = remote {
+        // Another engine's results are another cell; speed and memory are the server's.
+        info.key.push_str(&format!("@{}", caps.url));
+        info.model.push_str(" (remote)");
+        info.config["backend"] = json!(format!("remote: {} at {}", caps.kind.name(), caps.url));
+        info.config["llama_cpp"] = json!(caps.build.clone().unwrap_or_else(|| "unknown".into()));
+        info.config["remote"] = json!({
+            "url": caps.url,
+            "server": caps.kind.name(),
+            "model": caps.model,
+            "build": caps.build,
+            "n_ctx": caps.n_ctx,
+            "slots": caps.slots,
+        });
+    }
+    Ok(info)
 }

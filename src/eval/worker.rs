@@ -76,6 +76,11 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
         let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
         let (parallel, parallel_reason) = if job.parallel != AUTO_PARALLEL {
             (job.parallel, None)
+        } else if let Some(slots) = model.served_slots() {
+            (
+                slots.max(1),
+                Some(format!("{slots} requests in flight: the server's slots")),
+            )
         } else if !generates && cpu_only {
             (1, Some(parallel::SCORING_ON_CPU.to_string()))
         } else {

@@ -54,7 +54,7 @@ pub fn measure_one(
     let mut memory = Vec::new();
     let mut uncapped_tg = None;
     if cap.is_some() {
-        let free = run_speed_job(path, config, backend, None, verbosity)?;
+        let free = run_speed_job(path, config, backend.clone(), None, verbosity)?;
         uncapped_tg = free.measured.as_ref().and_then(tg_ts);
         let end = free.end(&est, config, uncapped_tg, None);
         memory.push(guard::record(

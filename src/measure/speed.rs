@@ -35,6 +35,9 @@ pub fn serve() -> Result<i32> {
         let measured = match r.backend {
             Backend::Llama => frontier_llama::bench::measure(&r.model, &r.config)?,
             Backend::Fake => crate::fake::measure_speed(&r.model, &r.config)?,
+            Backend::Remote(_) => anyhow::bail!(
+                "a served model's speed is measured by the server's requests (frontier speed --backend openai:URL), not by a local worker"
+            ),
         };
         emit(SpeedEvent::Measured(measured))
     })

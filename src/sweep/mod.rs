@@ -229,7 +229,7 @@ fn run_one(
                 cell_id,
                 path,
                 speed,
-                cfg.engine.backend,
+                cfg.engine.backend.clone(),
                 cfg.mem_cap.as_ref(),
                 cfg.verbosity,
             )?;
@@ -254,7 +254,9 @@ fn run_one(
         None => None,
     };
 
-    if cfg.speed.is_none() && !cfg.tasks.is_empty() {
+    // A served model's memory is the server's: nothing local to measure.
+    let remote = cfg.engine.backend.remote().is_some();
+    if cfg.speed.is_none() && !cfg.tasks.is_empty() && !remote {
         let cell_id = store.upsert_cell(run_id, &info)?;
         let measured = store
             .memory(cell_id)?
@@ -447,7 +449,7 @@ fn measure_serving(
     let one = crate::measure::capped::measure_one(
         path,
         &config,
-        cfg.engine.backend,
+        cfg.engine.backend.clone(),
         None,
         cfg.verbosity,
     )?;

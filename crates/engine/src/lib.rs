@@ -95,6 +95,11 @@ pub trait Model: Tokenizer {
     fn n_params(&self) -> u64;
     /// How long loading took.
     fn load_time(&self) -> std::time::Duration;
+    /// Requests a server decodes together, when the model is served remotely (its engines
+    /// then keep that many in flight by default).
+    fn served_slots(&self) -> Option<u32> {
+        None
+    }
     /// An engine with its own context (KV cache) of these options.
     fn engine(&self, options: &ContextOptions) -> Result<Box<dyn Engine + '_>>;
 }

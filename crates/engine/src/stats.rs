@@ -26,6 +26,9 @@ pub struct EngineStats {
     pub full_step_tokens: u64,
     #[serde(default)]
     pub full_step_ms: f64,
+    /// Requests to a server that had to be sent again (busy, refused, dropped).
+    #[serde(default)]
+    pub retried_requests: u64,
 }
 
 impl EngineStats {
@@ -41,6 +44,7 @@ impl EngineStats {
         self.generation_steps += o.generation_steps;
         self.full_step_tokens += o.full_step_tokens;
         self.full_step_ms += o.full_step_ms;
+        self.retried_requests += o.retried_requests;
     }
 
     /// Generated tokens per second of generation time; `None` before any generation.

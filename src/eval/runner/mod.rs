@@ -184,7 +184,7 @@ pub fn run_cell(run: &CellRun<'_>) -> Result<CellOutcome> {
         parallel: run.engine.parallel,
         memory_budget: run.mem_cap.map(|c| c.limit),
         share_prefix: run.engine.share_prefix,
-        backend: run.engine.backend,
+        backend: run.engine.backend.clone(),
         units: registered.units,
     };
     let command = crate::worker::command(JOB, run.verbosity, request.model_options.use_mmap)?;
