@@ -1,6 +1,6 @@
 //! `frontier fetch` and `frontier list` through the real binary against the mock Hub:
 //! downloads into the HF cache, names a missing quant's alternatives, explains a gated repo,
-//! and lists what is cached.
+//! and lists what each repo offers and what is cached.
 
 mod common;
 use frontier_mock_hub as mock;
@@ -94,11 +94,19 @@ fn fetch_downloads_explains_gated_and_missing_and_list_shows_the_cache() {
         String::from_utf8_lossy(&with_token.stderr)
     );
 
+    // The repo offers both quants; only the fetched one is cached.
     let list = run(&["list"], None);
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(
-        text.lines()
-            .any(|l| l.contains("| tiny ") && l.contains("Q4_K_M") && !l.contains("Q8_0")),
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("| tiny "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split('|')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        row[5..8],
+        ["org/Tiny-GGUF", "Q8_0, Q4_K_M", "Q4_K_M"],
         "{text}"
     );
 }

@@ -31,7 +31,8 @@ fn serve_gsm8k(hub: &mock::MockHub) {
 
 #[test]
 fn eval_reads_gsm8k_from_the_hub_and_refuses_offline_without_cache() {
-    let hub = mock::MockHub::start();
+    // Answers like the real Hub: relative 307, CDN on another host, listings in pages.
+    let hub = mock::MockHub::start_like_hub();
     serve_gsm8k(&hub);
     let home = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -72,6 +73,8 @@ fn eval_reads_gsm8k_from_the_hub_and_refuses_offline_without_cache() {
         .path()
         .join("hub/datasets--openai--gsm8k/snapshots")
         .is_dir());
+    assert!(hub.requests().iter().any(|r| r.starts_with("GET /cdn/")));
+    assert_eq!(hub.cdn_auth_attempts(), 0);
     // Offline with the cache: works; with an empty cache: a clear error, exit 2.
     let cached = run(true);
     assert!(

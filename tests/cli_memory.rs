@@ -309,7 +309,8 @@ repos = ["test/SmolLM2-135M-Instruct-GGUF"]
 
 #[test]
 fn plan_reads_only_the_headers_from_the_hub() {
-    let hub = mock::MockHub::start();
+    // Through the real Hub's redirects: relative 307, then a 302 to the CDN host.
+    let hub = mock::MockHub::start_like_hub();
     let repo = "test/SmolLM2-135M-Instruct-GGUF";
     for f in [SMOLLM_Q4_K_M, SMOLLM_Q8_0, SMOLLM_F16] {
         hub.add_file_from_disk("model", repo, f, &model(f));
@@ -347,6 +348,10 @@ fn plan_reads_only_the_headers_from_the_hub() {
         );
         assert!(served * 10 < size, "{f}: {served} of {size} bytes served");
     }
+    assert!(hub
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("GET /cdn/") && r.contains(" bytes=0-")));
     // The estimate from the remote header is the one from the local file.
     let local = frontier()
         .args(["inspect", "--no-hash", "--json", "--ctx", "2048"])

@@ -1,7 +1,7 @@
 //! The sweep end to end through the real binary, with models served by a mock Hugging Face
-//! Hub on 127.0.0.1: downloads into the HF cache, a corrupt model file as a failed cell,
-//! every report written, and `kill -9` mid-run followed by a rerun that stores every item
-//! exactly once without recomputing the finished ones.
+//! Hub on 127.0.0.1: downloads into the HF cache (one cut short and resumed), a corrupt
+//! model file as a failed cell, every report written, and `kill -9` mid-run followed by a
+//! rerun that stores every item exactly once without recomputing the finished ones.
 
 mod common;
 use frontier_mock_hub as mock;
@@ -216,9 +216,13 @@ fn full_size_sweep_from_the_hub() {
 
 #[test]
 fn sweep_from_the_hub_survives_kill_9_and_a_corrupt_model() {
-    let hub = mock::MockHub::start();
+    // Answers like the real Hub (relative 307, CDN on another host, weak ETags, listings
+    // in pages), and cuts one download short: it resumes with a Range request.
+    let hub = mock::MockHub::start_like_hub();
     let tmp = tempfile::tempdir().unwrap();
     serve(&hub, tmp.path());
+    let smol = "test/SmolLM2-135M-Instruct-GGUF";
+    hub.cut_next_download(smol, SMOLLM_Q8_0, 1 << 20);
     let home = tmp.path().join("home");
     let out = tmp.path().join("out");
     let catalog = tmp.path().join("catalog.toml");
@@ -227,6 +231,14 @@ fn sweep_from_the_hub_survives_kill_9_and_a_corrupt_model() {
     // First run: killed with SIGKILL once some items are stored.
     let before = run_and_kill(sweep_command(&hub, &home, &catalog, &out, SMALL), &out, 8);
     assert!(before > 0, "items were stored before the kill ({before})");
+
+    // The cut download was resumed, not started over.
+    let q8_size = std::fs::metadata(model(SMOLLM_Q8_0)).unwrap().len();
+    assert_eq!(hub.bytes_served(smol, SMOLLM_Q8_0), q8_size);
+    assert!(hub
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("GET /cdn/") && r.ends_with(" bytes=1048576-")));
 
     // Rerun: completes, recomputes nothing already stored.
     let rerun = sweep_command(&hub, &home, &catalog, &out, SMALL)

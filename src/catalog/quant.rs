@@ -79,6 +79,17 @@ pub fn available(files: &[String]) -> Vec<String> {
     out
 }
 
+/// GGUF files whose names carry no known quantization (`gemma-2b-it.gguf`): a repo may
+/// hold a model in them, but no quant can be asked for by name.
+pub fn untagged(files: &[String]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|f| f.to_ascii_lowercase().ends_with(".gguf"))
+        .filter(|f| available(std::slice::from_ref(f)).is_empty())
+        .cloned()
+        .collect()
+}
+
 /// `SmolLM2-135M-Instruct.Q8_0` → `SmolLM2-135M-Instruct`: a local file's model name.
 pub fn strip_quant_suffix(stem: &str) -> String {
     for t in frontier_gguf::types::FILE_TYPES {
@@ -114,6 +125,9 @@ mod tests {
         assert_eq!(match_quant(&f, "Q8_0"), ["phi-2.Q8_0.gguf"]);
         assert!(match_quant(&f, "F16").is_empty());
         assert_eq!(available(&f), ["Q8_0", "Q4_K_S", "Q4_K_M"]);
+        assert!(untagged(&f).is_empty());
+        let f = files(&["gemma-2b-it.gguf", "README.md", "m-Q8_0.gguf"]);
+        assert_eq!(untagged(&f), ["gemma-2b-it.gguf"]);
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! `frontier fetch MODEL[:QUANT,...]`: download quantizations into the Hugging Face cache.
+//! `frontier fetch MODEL[:QUANT,...]`: download quantizations into the Hugging Face cache;
+//! exit 2 when a cell's problem is the user's to fix (no such quant, a gate), 1 when the
+//! work failed (a broken download, the Hub unreachable).
 
 use anyhow::Result;
 
@@ -38,7 +40,7 @@ pub fn run(args: &FetchArgs, quiet: bool) -> Result<i32> {
                     c.quant,
                     problem.as_deref().unwrap_or("unavailable")
                 );
-                code = 2;
+                code = code.max(if c.bad_input { 2 } else { 1 });
             }
         }
     }

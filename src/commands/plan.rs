@@ -1,7 +1,8 @@
 //! `frontier plan --ram 4GiB`: every catalog model × quant × context with its expected peak
 //! memory and headroom, whether it fits, and the best fitting choice per model. Shapes come
-//! from GGUF headers — in the HF cache, or read from the Hub by HTTP range requests (a few
-//! MiB, not the weights) — or, offline, from the catalog's numbers.
+//! from GGUF headers — in the HF cache, or read from the Hub by HTTP range requests (the
+//! header's bytes, not the weights) — or, offline or with the Hub unreachable (said once),
+//! from the catalog's numbers.
 
 use std::fmt::Write as _;
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::catalog::quant::match_quant;
 use crate::catalog::{Catalog, CatalogModel};
 use crate::cli::{PlanArgs, WeightCopiesArg};
-use crate::hub::{Hub, HubConfig, RepoKind};
+use crate::hub::{unreachable_cause, Hub, HubConfig, RepoKind};
 use crate::memory::{estimate, local_weight_copies, MemoryEstimate, ModelShape, WeightCopies};
 use crate::output::table::{markdown, Align};
 use frontier_core::error::bad_input;
@@ -32,43 +33,46 @@ struct PlanRow {
     copies: WeightCopies,
 }
 
-/// A model's shape for one quant and the file size, and where they came from.
+/// A model's shape for one quant and the file size, and where they came from. A Hub that
+/// cannot be reached is said once by the caller, not for each repo.
 fn shape_for(
     m: &CatalogModel,
     quant: &str,
     hub: &Hub,
 ) -> Result<(ModelShape, u64, String), String> {
     let mut why = Vec::new();
+    let mut note = |e: anyhow::Error| {
+        if unreachable_cause(&e).is_none() {
+            why.push(format!("{e:#}"));
+        }
+    };
     for repo in &m.repos {
-        let files = match hub.list_files(RepoKind::Model, repo, "main") {
-            Ok(f) => f,
+        let listing = match hub.list(RepoKind::Model, repo, "main") {
+            Ok(l) => l,
             Err(e) => {
-                why.push(format!("{repo}: {e:#}"));
+                note(e);
                 continue;
             }
         };
-        let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-        let parts = match_quant(&names, quant);
-        let Some(first) = parts
-            .first()
-            .and_then(|p| files.iter().find(|f| &f.path == p))
-        else {
+        let parts = match_quant(&listing.paths(), quant);
+        let Some(first) = parts.first().and_then(|p| listing.file(p)) else {
             continue;
         };
         let total: u64 = parts
             .iter()
-            .filter_map(|p| files.iter().find(|f| &f.path == p))
+            .filter_map(|p| listing.file(p))
             .map(|f| f.size)
             .sum();
-        let (header, source) = match hub.cached(RepoKind::Model, repo, "main", &first.path) {
+        let (header, source) = match hub.cached(RepoKind::Model, repo, &listing.commit, &first.path)
+        {
             Some(path) => match frontier_gguf::read_file(&path) {
                 Ok(h) => (h, "cache".to_string()),
                 Err(e) => return Err(format!("{e:#}")),
             },
-            None => match crate::memory::remote::read_header(hub, repo, "main", first) {
+            None => match crate::memory::remote::read_header(hub, &listing, first) {
                 Ok((h, read)) => (h, format!("hub header ({})", units::bytes(read))),
                 Err(e) => {
-                    why.push(format!("{e:#}"));
+                    note(e);
                     continue;
                 }
             },
@@ -85,6 +89,7 @@ fn shape_for(
         Some(c) => ModelShape::from_catalog(c, quant)
             .map(|s| (s.clone(), s.weight_bytes, "catalog shape".to_string()))
             .ok_or_else(|| format!("no typical size known for {quant}")),
+        None if why.is_empty() => Err("no header could be read and no shape is known".into()),
         None => Err(why.join("; ")),
     }
 }
@@ -160,6 +165,9 @@ pub fn run(args: &PlanArgs) -> Result<i32> {
                 });
             }
         }
+    }
+    if let Some(u) = hub.unreachable() {
+        eprintln!("note: {u}: went on offline, with GGUF headers from the HF cache and the catalog's shapes");
     }
     if args.json {
         crate::output::print(serde_json::to_string_pretty(&rows)? + "\n")?;

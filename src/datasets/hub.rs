@@ -55,10 +55,11 @@ pub fn fetch(dataset: &str, revision: &str) -> Result<BTreeMap<String, Vec<u8>>>
 /// [`fetch`] through a given Hub client.
 pub fn fetch_with(hub: &Hub, dataset: &str, revision: &str) -> Result<BTreeMap<String, Vec<u8>>> {
     let spec = hub_dataset(dataset).with_context(|| format!("no Hub source for {dataset}"))?;
-    let listing = hub.list_files(RepoKind::Dataset, spec.repo, revision)?;
+    let listing = hub.list(RepoKind::Dataset, spec.repo, revision)?;
     let mut out = BTreeMap::new();
     for (prefix, split) in spec.splits {
         let mut files: Vec<&RepoFile> = listing
+            .files
             .iter()
             .filter(|f| f.path.starts_with(prefix) && f.path.ends_with(".parquet"))
             .collect();
@@ -71,7 +72,7 @@ pub fn fetch_with(hub: &Hub, dataset: &str, revision: &str) -> Result<BTreeMap<S
         }
         let mut parts = Vec::new();
         for f in files {
-            let path = hub.download(RepoKind::Dataset, spec.repo, revision, f, &mut |_, _| {})?;
+            let path = hub.download(&listing, f, &mut |_, _| {})?;
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             parts.push((format!("{}/{}", spec.repo, f.path), bytes));
@@ -243,10 +244,11 @@ mod tests {
     }
 
     /// The Hub's parquet files give exactly the prompts of the embedded copy, and the
-    /// row counts the manifests expect.
+    /// row counts the manifests expect — through a mock that answers like the real Hub
+    /// (relative 307, CDN on another host, weak ETags, listings in pages of 2).
     #[test]
     fn hub_data_builds_the_same_prompts_as_the_embedded_copy() {
-        let mock = MockHub::start();
+        let mock = MockHub::start_like_hub();
         serve_embedded(&mock);
         let cache = tempfile::tempdir().unwrap();
         let hub = Hub::new(HubConfig {
@@ -254,6 +256,7 @@ mod tests {
             token: None,
             cache_dir: cache.path().to_path_buf(),
             offline: false,
+            listings_dir: None,
         })
         .unwrap();
         let source = Source::Hub {
@@ -280,19 +283,18 @@ mod tests {
             let plan_emb = build_plan(task, &opts, &Source::Embedded).unwrap();
             assert_eq!(plan_hub.items, plan_emb.items, "{dataset}");
         }
+        // Every parquet file came from the CDN, and the listings took several pages.
+        let requests = mock.requests();
+        let cdn_gets = |r: &Vec<String>| r.iter().filter(|r| r.starts_with("GET /cdn/")).count();
+        assert_eq!(cdn_gets(&requests), 6, "{requests:?}");
+        assert!(
+            requests.iter().any(|r| r.contains("cursor=")),
+            "{requests:?}"
+        );
+        assert_eq!(mock.cdn_auth_attempts(), 0);
         // A second fetch is served from the HF cache: no new downloads.
-        let gets = mock
-            .requests()
-            .iter()
-            .filter(|r| r.starts_with("GET") && r.contains("/resolve/"))
-            .count();
         fetch_with(&hub, "gsm8k", "main").unwrap();
-        let again = mock
-            .requests()
-            .iter()
-            .filter(|r| r.starts_with("GET") && r.contains("/resolve/"))
-            .count();
-        assert_eq!(gets, again);
+        assert_eq!(cdn_gets(&mock.requests()), 6);
     }
 
     #[test]
@@ -305,6 +307,7 @@ mod tests {
             token: None,
             cache_dir: cache.path().to_path_buf(),
             offline: false,
+            listings_dir: None,
         })
         .unwrap();
         let files = Arc::new(fetch_with(&hub, "humaneval", "main").unwrap());

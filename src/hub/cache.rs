@@ -1,7 +1,8 @@
-//! The Hugging Face cache layout, exactly as `huggingface_hub` writes it, so `huggingface-cli`
-//! and frontier share files: `blobs/<etag>`, `snapshots/<commit>/<path>` relative symlinks,
-//! `refs/<revision>`, partial downloads in `blobs/<etag>.incomplete`, and locks in
-//! `.locks/<repo folder>/<etag>.lock`.
+//! The Hugging Face cache layout, as `huggingface_hub` writes it, so `hf`/`huggingface-cli`
+//! and frontier share files: `<models|datasets>--<org>--<name>/` holding `blobs/<etag>`,
+//! `snapshots/<commit>/<path>` relative symlinks to them, `refs/<revision>` (a commit id),
+//! and locks in `.locks/<repo folder>/<etag>.lock`. Partial downloads are
+//! `blobs/<etag>.incomplete` (see [`RepoCache::incomplete_path`] for who resumes what).
 
 use std::fs::{self, File};
 use std::io;
@@ -33,7 +34,12 @@ impl RepoCache {
         self.root().join("blobs").join(etag)
     }
 
-    /// Python's name for a partial download, so either tool can resume the other's.
+    /// Where frontier keeps a partial download, and resumes it from (under the blob's
+    /// lock). `huggingface_hub` up to 1.17 used this same name and resumed it too, so either
+    /// tool continued the other's. Since 1.18 it writes a process-unique
+    /// `<etag>.<8 hex>.incomplete`, never resumes one across runs (it deletes its own when
+    /// the download ends, however it ends), ignores ours (and `hf cache` lists ours as
+    /// orphaned); frontier ignores theirs. Finished blobs are shared both ways.
     pub(crate) fn incomplete_path(&self, etag: &str) -> PathBuf {
         self.root().join("blobs").join(format!("{etag}.incomplete"))
     }
@@ -104,11 +110,10 @@ impl RepoCache {
         remove_if_present(pointer)
     }
 
-    /// Files cached under a revision's snapshot, for offline listing; `None` if the revision
+    /// Files cached under a commit's snapshot, for offline listing; `None` if the commit
     /// has no snapshot. The sha256 is known when the blob is named by one (LFS files).
-    pub(crate) fn snapshot_files(&self, revision: &str) -> Option<Vec<RepoFile>> {
-        let commit = self.commit_for(revision)?;
-        let dir = self.snapshot_dir(&commit);
+    pub(crate) fn snapshot_files(&self, commit: &str) -> Option<Vec<RepoFile>> {
+        let dir = self.snapshot_dir(commit);
         if !dir.is_dir() {
             return None;
         }

@@ -1,6 +1,8 @@
-//! Downloading one file into the cache: reuse a cached copy (hash-checked), ask the Hub for
-//! the commit, etag and size, fetch into `blobs/<etag>.incomplete` resuming with a Range
-//! request, verify size and sha256, then move the blob in place and link the snapshot.
+//! Downloading one listed file into the cache at the listing's commit: reuse a cached copy
+//! (hash-checked), HEAD the commit-pinned resolve URL for the etag and size (following the
+//! Hub's relative redirects, stopping at the one to the CDN), GET the bytes from where it
+//! points into `blobs/<etag>.incomplete`, resuming with Range requests, verify size and
+//! sha256, then move the blob in place and link the snapshot.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -9,12 +11,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 
 use super::cache::{remove_if_present, RepoCache};
-use super::client::{backoff, Hub};
-use super::error::{is_retryable, request_error, Target};
-use super::repo::{
-    check_file_path, check_repo_id, check_revision, is_commit, is_safe_etag, is_sha256,
-    resolve_url, RepoFile, RepoKind,
-};
+use super::client::Hub;
+use super::error::{request_error, Target, Unreachable};
+use super::http::Follow;
+use super::listing::Listing;
+use super::repo::{check_file_path, is_commit, is_safe_etag, is_sha256, resolve_url, RepoFile};
+use super::retry::backoff;
 use super::verify::{mismatch, sha256_file};
 
 /// What the Hub says about a file before we fetch it.
@@ -23,6 +25,8 @@ struct Remote {
     /// The blob's name: the LFS sha256, or the git blob id for small files.
     etag: String,
     size: Option<u64>,
+    /// Where the bytes are: the CDN's signed URL, or the (last) resolve URL.
+    location: String,
 }
 
 /// One try at fetching the rest of a file: a retryable failure keeps the partial file.
@@ -33,25 +37,23 @@ enum Attempt {
 }
 
 impl Hub {
-    /// Downloads `file` into the standard cache and returns its snapshot path, reporting
-    /// `progress(done, total)` in bytes (`total` is 0 when the server does not say). A cached
-    /// copy is reused (after a sha256 check when the hash is known); a broken transfer is
-    /// resumed from `blobs/<etag>.incomplete` (within the call up to the retry count, and on
-    /// the next call); a download that does not match the listed sha256 is deleted and
-    /// reported.
+    /// Downloads a listed file into the standard cache and returns its snapshot path,
+    /// reporting `progress(done, total)` in bytes (`total` is 0 when the server does not
+    /// say). Every request names the listing's commit, so the file is the one listed even
+    /// if the repo changed since. A cached copy is reused (after a sha256 check when the
+    /// hash is known); a broken transfer is resumed from `blobs/<etag>.incomplete` (within
+    /// the call up to the retry count, and on the next call); a download that does not
+    /// match the listed sha256 is deleted and reported.
     pub fn download(
         &self,
-        kind: RepoKind,
-        repo: &str,
-        revision: &str,
+        listing: &Listing,
         file: &RepoFile,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<PathBuf> {
-        check_repo_id(repo)?;
-        check_revision(revision)?;
+        let (kind, repo) = (listing.kind, listing.repo.as_str());
         check_file_path(repo, &file.path)?;
         let cache = RepoCache::new(&self.config.cache_dir, kind, repo);
-        if let Some(pointer) = cache.lookup(revision, &file.path) {
+        if let Some(pointer) = cache.lookup(&listing.commit, &file.path) {
             if self.cached_copy_is_good(&cache, repo, file, &pointer)? {
                 let size = fs::metadata(&pointer).map(|m| m.len()).unwrap_or(file.size);
                 progress(size, size);
@@ -59,12 +61,44 @@ impl Hub {
             }
         }
         if self.config.offline {
-            return Err(self.offline_miss(kind, repo, revision, &file.path));
+            return Err(self.offline_miss(kind, repo, &listing.revision, &file.path));
+        }
+        let not_cached = |u: Unreachable| -> anyhow::Error {
+            u.with_detail(format!(
+                "{repo}: {} is not in the HF cache ({})",
+                file.path,
+                self.config.cache_dir.display()
+            ))
+            .into()
+        };
+        if let Some(known) = self.unreachable() {
+            return Err(not_cached(known.clone()));
         }
 
-        let url = resolve_url(&self.config.endpoint, kind, repo, revision, &file.path);
-        let target = self.target(kind, repo, revision, Some(&file.path));
-        let remote = self.probe(&target, &url)?;
+        let url = resolve_url(
+            &self.config.endpoint,
+            kind,
+            repo,
+            &listing.commit,
+            &file.path,
+        );
+        let target = self.target(kind, repo, &listing.revision, Some(&file.path));
+        let remote = match self.probe(&target, &url) {
+            Ok(remote) => remote,
+            Err(e) => {
+                return Err(match e.downcast::<Unreachable>() {
+                    Ok(u) => not_cached(u),
+                    Err(e) => e,
+                })
+            }
+        };
+        if remote.commit != listing.commit {
+            return Err(anyhow!(
+                "HEAD {url}: the Hub answered for commit {}, not the listed {}",
+                remote.commit,
+                listing.commit
+            ));
+        }
         let expected = file
             .sha256
             .clone()
@@ -92,7 +126,7 @@ impl Hub {
                 fs::create_dir_all(blobs)
                     .with_context(|| format!("creating {}", blobs.display()))?;
             }
-            self.fetch(&target, &url, &partial, size, progress)?;
+            self.fetch(&target, &remote.location, &partial, size, progress)?;
             if let Some(want) = &expected {
                 let got = sha256_file(&partial)?;
                 if &got != want {
@@ -103,8 +137,8 @@ impl Hub {
             fs::rename(&partial, &blob)
                 .with_context(|| format!("moving {} into place", partial.display()))?;
         }
-        let pointer = cache.link(&remote.commit, &file.path, &remote.etag)?;
-        cache.write_ref(revision, &remote.commit)?;
+        let pointer = cache.link(&listing.commit, &file.path, &remote.etag)?;
+        cache.write_ref(&listing.revision, &listing.commit)?;
         Ok(pointer)
     }
 
@@ -145,53 +179,51 @@ impl Hub {
         Ok(false)
     }
 
-    /// `HEAD` the resolve URL the way `huggingface_hub` does: follow relative redirects
-    /// (renamed repos), stop at an absolute one (the CDN) and read `X-Linked-*` from it.
+    /// `HEAD` the resolve URL the way `huggingface_hub` does: follow redirects within the
+    /// Hub (to `/api/resolve-cache/...`, a renamed repo), stop at one to another host (the
+    /// CDN) and read the metadata from it: `X-Repo-Commit`, `X-Linked-Etag` or `ETag`
+    /// (weak or strong), `X-Linked-Size` or `Content-Length`.
     fn probe(&self, target: &Target, url: &str) -> Result<Remote> {
-        let mut current = url.to_string();
-        for _ in 0..10 {
-            let response = self
-                .call(&|| self.request(&self.probe_agent, "HEAD", &current))
-                .map_err(|e| request_error(target, "HEAD", &current, *e))?;
-            let status = response.status();
-            if (300..400).contains(&status) {
-                if let Some(location) = response.header("location") {
-                    if location.starts_with('/') && !location.starts_with("//") {
-                        current = format!("{}{location}", origin(url));
-                        continue;
-                    }
-                }
-            }
-            let commit = response.header("x-repo-commit").unwrap_or("").trim();
-            if !is_commit(commit) {
-                return Err(anyhow!(
-                    "HEAD {current}: no valid X-Repo-Commit header in the answer (is HF_ENDPOINT a Hugging Face Hub?)"
-                ));
-            }
-            let etag = response
-                .header("x-linked-etag")
-                .or_else(|| response.header("etag"))
-                .map(clean_etag)
-                .unwrap_or_default();
-            if !is_safe_etag(&etag) {
-                return Err(anyhow!("HEAD {current}: no usable ETag in the answer"));
-            }
-            let length = if (200..300).contains(&status) {
-                response.header("content-length")
-            } else {
-                None
-            };
-            let size = response
-                .header("x-linked-size")
-                .or(length)
-                .and_then(|s| s.trim().parse().ok());
-            return Ok(Remote {
-                commit: commit.to_string(),
-                etag,
-                size,
-            });
+        let answer = self
+            .send("HEAD", url, None, Follow::SameOrigin)
+            .map_err(|f| request_error(target, "HEAD", f))?;
+        let (at, response) = (&answer.url, &answer.response);
+        let status = response.status();
+        let commit = response.header("x-repo-commit").unwrap_or("").trim();
+        if !is_commit(commit) {
+            return Err(anyhow!(
+                "HEAD {at}: no valid X-Repo-Commit header in the answer (is HF_ENDPOINT a Hugging Face Hub?)"
+            ));
         }
-        Err(anyhow!("HEAD {url}: too many redirects"))
+        let etag = response
+            .header("x-linked-etag")
+            .or_else(|| response.header("etag"))
+            .map(clean_etag)
+            .unwrap_or_default();
+        if !is_safe_etag(&etag) {
+            return Err(anyhow!("HEAD {at}: no usable ETag in the answer"));
+        }
+        let redirect = (300..400).contains(&status);
+        let length = if redirect {
+            None
+        } else {
+            response.header("content-length")
+        };
+        let size = response
+            .header("x-linked-size")
+            .or(length)
+            .and_then(|s| s.trim().parse().ok());
+        let location = match response.header("location") {
+            Some(to) if redirect => super::http::join(at, to)
+                .ok_or_else(|| anyhow!("HEAD {at}: redirects to '{to}', not an http(s) URL"))?,
+            _ => at.clone(),
+        };
+        Ok(Remote {
+            commit: commit.to_string(),
+            etag,
+            size,
+            location,
+        })
     }
 
     /// Fetches into `partial` until it is complete, resuming after each broken attempt.
@@ -244,27 +276,18 @@ impl Hub {
             }
         }
         let range = format!("bytes={start}-");
-        let make = || {
-            let request = self.request(&self.agent, "GET", url);
-            if start > 0 {
-                request.set("Range", &range)
-            } else {
-                request
-            }
-        };
-        let response = match make().call() {
-            Ok(response) => response,
-            Err(ureq::Error::Status(416, _)) if start > 0 => {
+        let range = (start > 0).then_some(range.as_str());
+        let response = match self.send("GET", url, range, Follow::All) {
+            Ok(answer) => answer.response,
+            Err(failed) if start > 0 && failed.status() == Some(416) => {
                 // Our partial file is not a prefix of what the server has: start over.
                 return match remove_if_present(partial) {
                     Ok(()) => Attempt::Retry(anyhow!("GET {url}: HTTP 416, restarting")),
                     Err(e) => Attempt::Fail(e),
                 };
             }
-            Err(e) if is_retryable(&e) => {
-                return Attempt::Retry(request_error(target, "GET", url, e))
-            }
-            Err(e) => return Attempt::Fail(request_error(target, "GET", url, e)),
+            // `send` has tried again already.
+            Err(failed) => return Attempt::Fail(request_error(target, "GET", failed)),
         };
         let resumed = start > 0 && response.status() == 206;
         if resumed {
@@ -361,13 +384,4 @@ fn clean_etag(raw: &str) -> String {
         .trim_start_matches("W/")
         .trim_matches('"')
         .to_string()
-}
-
-/// `scheme://host:port` of a URL.
-fn origin(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(i) => &url[..after_scheme + i],
-        None => url,
-    }
 }

@@ -1,13 +1,19 @@
-//! Everything Hugging Face: list a repo's files, download them into the standard HF cache
-//! (shared with `huggingface-cli`) with progress, resume and sha256 checks, tokens and gated
-//! repos, offline mode, and ranged reads of remote files.
+//! Everything Hugging Face: list a repo's files (the whole tree, page by page, at one
+//! commit), download them at that commit into the standard HF cache (shared with
+//! `huggingface_hub`) with progress, resume and sha256 checks, ranged reads of remote files,
+//! tokens and gated repos, rate limits, offline mode and an unreachable Hub.
 
 mod cache;
 mod client;
 mod config;
 mod download;
 mod error;
+mod http;
+mod listing;
+mod range;
 mod repo;
+mod retry;
+mod saved;
 mod verify;
 
 #[cfg(test)]
@@ -15,4 +21,6 @@ mod tests;
 
 pub use client::Hub;
 pub use config::{HubConfig, DEFAULT_ENDPOINT};
+pub use error::{unreachable_cause, Unreachable};
+pub use listing::Listing;
 pub use repo::{RepoFile, RepoKind};

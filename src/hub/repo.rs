@@ -2,6 +2,7 @@
 //! paths (nothing from a user or a server may escape the cache folder), and resolve URLs.
 
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 
 use frontier_core::error::bad_input;
 
@@ -21,10 +22,11 @@ impl RepoKind {
         }
     }
 
-    pub(crate) fn hf_hub_type(self) -> hf_hub::RepoType {
+    /// "models" or "datasets": the API's and the cache's word for the kind.
+    pub(crate) fn plural(self) -> &'static str {
         match self {
-            RepoKind::Model => hf_hub::RepoType::Model,
-            RepoKind::Dataset => hf_hub::RepoType::Dataset,
+            RepoKind::Model => "models",
+            RepoKind::Dataset => "datasets",
         }
     }
 
@@ -38,7 +40,7 @@ impl RepoKind {
 }
 
 /// One file of a repo at a revision, as the Hub lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoFile {
     /// Path inside the repo, `/`-separated (e.g. `all/test-00000-of-00001.parquet`).
     pub path: String,
@@ -70,13 +72,19 @@ pub(crate) fn resolve_url(
     )
 }
 
-/// The cache folder of a repo: `models--org--name` or `datasets--org--name`.
+/// `{endpoint}/api/{models|datasets}/{repo}/{rest}` (the repo id's `/` stays as it is).
+pub(crate) fn api_url(endpoint: &str, kind: RepoKind, repo: &str, rest: &str) -> String {
+    format!("{endpoint}/api/{}/{repo}/{rest}", kind.plural())
+}
+
+/// The cache folder of a repo, as `huggingface_hub` names it: `models--org--name` or
+/// `datasets--org--name` (the kind in the plural, every `/` of the id as `--`).
 pub(crate) fn folder_name(kind: RepoKind, repo: &str) -> String {
-    hf_hub::Repo::new(repo.to_string(), kind.hf_hub_type()).folder_name()
+    format!("{}--{}", kind.plural(), repo.replace('/', "--"))
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode(part: &str) -> String {
+pub(crate) fn encode(part: &str) -> String {
     let mut out = String::with_capacity(part.len());
     for byte in part.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

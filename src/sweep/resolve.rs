@@ -1,17 +1,19 @@
 //! From what the user named (catalog ids, `hf:` repos, local files) and the quants asked for
 //! to concrete model files: list each repo, match the quant in file names, download into
-//! the HF cache (or find it there), and with `--derive` make a missing quant locally from the
-//! highest-precision file. A cell that cannot be had keeps the reason, to be reported.
+//! the HF cache at the listed commit (or find it there), and with `--derive` make a missing
+//! quant locally from the highest-precision file. A cell that cannot be had keeps the
+//! reason, to be reported; a Hub that cannot be reached for a file the cache lacks stops
+//! everything with one error (a network outage is not a property of the cell).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::catalog::quant::{available, match_quant, strip_quant_suffix};
+use crate::catalog::quant::{available, match_quant, strip_quant_suffix, untagged};
 use crate::catalog::{parse_model_spec, Catalog, ModelRef};
-use crate::hub::{Hub, HubConfig, RepoFile, RepoKind};
+use crate::hub::{unreachable_cause, Hub, HubConfig, Listing};
 use crate::output::progress;
-use frontier_core::error::bad_input;
+use frontier_core::error::{bad_input, exit_code, EXIT_BAD_INPUT};
 use frontier_gguf::types::file_type_by_name;
 
 /// One model × quant to run, or why it cannot run.
@@ -31,6 +33,8 @@ pub struct PlannedCell {
     pub derived_from: Option<String>,
     /// Why this cell cannot run (missing quant, gated repo, ...).
     pub problem: Option<String>,
+    /// The problem is the user's to fix (a missing quant, a gate): exit 2 rather than 1.
+    pub bad_input: bool,
 }
 
 /// Options that shape resolution.
@@ -79,6 +83,7 @@ pub fn resolve(
                     origin: path.display().to_string(),
                     derived_from: summary.requantized_from(),
                     problem: None,
+                    bad_input: false,
                 });
             }
             ModelRef::Catalog(_) | ModelRef::Repo(_) => {
@@ -101,20 +106,22 @@ pub fn resolve(
             }
         }
     }
+    if let Some(unreachable) = hub.and_then(Hub::unreachable) {
+        tracing::warn!("{unreachable}: went on offline, with the files in the HF cache");
+    }
     Ok(cells)
 }
 
-/// Each repo's file listing, or why it could not be listed.
-type Listing = (String, Result<Vec<RepoFile>, String>);
+/// Each repo's listing, or why it could not be listed.
+type RepoListing = (String, Result<Listing>);
 
-fn list_repos(hub: &Hub, repos: &[String], revision: &str) -> Vec<Listing> {
+fn list_repos(hub: &Hub, repos: &[String], revision: &str) -> Vec<RepoListing> {
     repos
         .iter()
         .map(|r| {
             (
                 r.clone(),
-                hub.list_files(RepoKind::Model, r, revision)
-                    .map_err(|e| format!("{e:#}")),
+                hub.list(crate::hub::RepoKind::Model, r, revision),
             )
         })
         .collect()
@@ -124,7 +131,7 @@ fn resolve_quant(
     hub: &Hub,
     model: &str,
     quant: &str,
-    listings: &[Listing],
+    listings: &[RepoListing],
     opts: &ResolveOptions,
 ) -> Result<PlannedCell> {
     let mut cell = PlannedCell {
@@ -135,71 +142,115 @@ fn resolve_quant(
         origin: String::new(),
         derived_from: None,
         problem: None,
+        bad_input: false,
     };
     for (repo, listing) in listings {
-        let Ok(files) = listing else { continue };
-        let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-        let parts = match_quant(&names, quant);
+        let Ok(listing) = listing else { continue };
+        let parts = match_quant(&listing.paths(), quant);
         if parts.is_empty() {
             continue;
         }
-        match download_parts(hub, repo, files, &parts, &opts.revision, opts.quiet) {
+        match download_parts(hub, listing, &parts, opts.quiet) {
             Ok((path, sha)) => {
                 cell.path = Some(path);
                 cell.sha256 = sha;
                 cell.origin = format!("hf:{repo}/{}", parts[0]);
             }
-            Err(e) => cell.problem = Some(format!("{e:#}")),
+            Err(e) if unreachable_cause(&e).is_some() => {
+                return Err(e.context(format!("{model} {}", cell.quant)))
+            }
+            Err(e) => {
+                cell.bad_input = exit_code(&e) == EXIT_BAD_INPUT;
+                cell.problem = Some(format!("{e:#}"));
+            }
         }
         return Ok(cell);
+    }
+    // Not in any listing: say so only if every repo's whole listing was seen.
+    if let Some(unreachable) = hub.unreachable() {
+        let repos: Vec<&str> = listings.iter().map(|(r, _)| r.as_str()).collect();
+        let err = unreachable.clone().with_detail(format!(
+            "the cache has no {} file of {}",
+            cell.quant,
+            repos.join(", ")
+        ));
+        return Err(anyhow::Error::new(err).context(format!("{model} {}", cell.quant)));
     }
     if opts.derive && file_type_by_name(quant).is_some() {
         return derive(hub, cell, listings, opts);
     }
-    cell.problem = Some(missing_message(quant, listings));
+    // A repo that could not be listed for another reason than bad input (a server error)
+    // leaves the question open: a failure, not the user's mistake.
+    cell.bad_input = listings.iter().all(|(_, l)| {
+        l.as_ref()
+            .err()
+            .is_none_or(|e| exit_code(e) == EXIT_BAD_INPUT)
+    });
+    cell.problem = Some(missing_message(hub, quant, listings));
     Ok(cell)
 }
 
-/// "no Q5_K_M in a/b (has Q4_K_M, Q8_0), c/d (gated: ...)".
-fn missing_message(quant: &str, listings: &[Listing]) -> String {
+/// "no Q5_K_M file in a/b (has Q4_K_M, Q8_0); c/d (gated: ...)", with the `--derive` hint
+/// when some listed file could be the source.
+fn missing_message(hub: &Hub, quant: &str, listings: &[RepoListing]) -> String {
+    let offline = hub.config().offline;
+    let mut derivable = false;
     let parts: Vec<String> = listings
         .iter()
         .map(|(repo, l)| match l {
-            Ok(files) => {
-                let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+            Ok(listing) => {
+                let names = listing.paths();
                 let has = available(&names);
-                if has.is_empty() {
-                    format!("{repo} (no GGUF files)")
-                } else {
-                    format!("{repo} (has {})", has.join(", "))
+                let plain = untagged(&names);
+                derivable |= !has.is_empty();
+                let mut what = Vec::new();
+                if !has.is_empty() {
+                    what.push(format!("has {}", has.join(", ")));
                 }
+                if !plain.is_empty() {
+                    what.push(format!(
+                        "GGUF files without a quant in their names: {}",
+                        plain.join(", ")
+                    ));
+                }
+                if what.is_empty() {
+                    what.push("no GGUF files".to_string());
+                }
+                let cached = if listing.from_cache { "cached: " } else { "" };
+                format!("{repo} ({cached}{})", what.join("; "))
             }
-            Err(e) => format!("{repo} ({e})"),
+            Err(e) => format!("{repo} ({e:#})"),
         })
         .collect();
-    format!(
-        "no {quant} file in {}; --derive makes it locally from the highest-precision file",
+    let mut msg = format!(
+        "no {} file in {}",
+        quant.to_ascii_uppercase(),
         parts.join("; ")
-    )
+    );
+    if offline {
+        msg.push_str(" (HF_HUB_OFFLINE is set: only the cache was searched)");
+    } else if derivable && file_type_by_name(quant).is_some() {
+        msg.push_str("; --derive makes it locally from the highest-precision file");
+    }
+    msg
 }
 
-/// Downloads every part of a (possibly split) model; returns the first part's path and its
-/// sha256 when the Hub listed one.
+/// Downloads every part of a (possibly split) model at the listing's commit; returns the
+/// first part's path and its sha256 when the Hub listed one.
 fn download_parts(
     hub: &Hub,
-    repo: &str,
-    files: &[RepoFile],
+    listing: &Listing,
     parts: &[String],
-    revision: &str,
     quiet: bool,
 ) -> Result<(PathBuf, Option<String>)> {
+    let repo = &listing.repo;
     let mut first = None;
     for name in parts {
-        let Some(f) = files.iter().find(|f| &f.path == name) else {
+        let Some(f) = listing.file(name) else {
             continue;
         };
         let bar = progress::bytes_bar(f.size, &format!("{repo}/{name}"), quiet);
-        let path = hub.download(RepoKind::Model, repo, revision, f, &mut |done, total| {
+        let path = hub.download(listing, f, &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })?;
@@ -215,28 +266,26 @@ fn download_parts(
 fn derive(
     hub: &Hub,
     mut cell: PlannedCell,
-    listings: &[Listing],
+    listings: &[RepoListing],
     opts: &ResolveOptions,
 ) -> Result<PlannedCell> {
-    /// The best source so far: its precision, repo, listing, file parts and quant.
+    /// The best source so far: its precision, listing, file parts and quant.
     struct Best<'l> {
         precision: f64,
-        repo: &'l str,
-        files: &'l [RepoFile],
+        listing: &'l Listing,
         parts: Vec<String>,
         quant: String,
     }
     let mut best: Option<Best<'_>> = None;
-    for (repo, listing) in listings {
-        let Ok(files) = listing else { continue };
-        let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    for (_, listing) in listings {
+        let Ok(listing) = listing else { continue };
+        let names = listing.paths();
         for q in available(&names) {
             let p = precision(&q);
             if best.as_ref().is_none_or(|b| p > b.precision) {
                 best = Some(Best {
                     precision: p,
-                    repo: repo.as_str(),
-                    files: files.as_slice(),
+                    listing,
                     parts: match_quant(&names, &q),
                     quant: q,
                 });
@@ -244,19 +293,24 @@ fn derive(
         }
     }
     let Some(Best {
-        repo,
-        files,
+        listing,
         parts,
         quant: source_quant,
         ..
     }) = best
     else {
-        cell.problem = Some(missing_message(&cell.quant, listings));
+        cell.bad_input = true;
+        cell.problem = Some(missing_message(hub, &cell.quant, listings));
         return Ok(cell);
     };
-    let (src, sha) = match download_parts(hub, repo, files, &parts, &opts.revision, opts.quiet) {
+    let repo = listing.repo.as_str();
+    let (src, sha) = match download_parts(hub, listing, &parts, opts.quiet) {
         Ok(x) => x,
+        Err(e) if unreachable_cause(&e).is_some() => {
+            return Err(e.context(format!("{} {}", cell.model, cell.quant)))
+        }
         Err(e) => {
+            cell.bad_input = exit_code(&e) == EXIT_BAD_INPUT;
             cell.problem = Some(format!("{e:#}"));
             return Ok(cell);
         }
