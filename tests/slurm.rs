@@ -112,7 +112,7 @@ fn four_models(dir: &Path, slow: Option<&str>) -> Vec<PathBuf> {
 }
 
 /// Every stored item by (cell key, task key, item id): what the model said and how it was
-/// scored (log-probabilities included), not when or how fast.
+/// scored (MMLU's log-probabilities included), not when or how fast.
 type Items = BTreeMap<(String, String, String), String>;
 
 fn items(store: &Path) -> Items {
@@ -131,6 +131,11 @@ fn items(store: &Path) -> Items {
                 run.task_key.clone(),
                 item.item_id.clone(),
             );
+            // Everything but how long HumanEval's sandbox run took.
+            let mut detail = item.detail.clone();
+            if let Some(o) = detail.as_object_mut() {
+                o.remove("duration_ms");
+            }
             let value = serde_json::json!([
                 item.prompt_sha256,
                 item.output,
@@ -138,6 +143,7 @@ fn items(store: &Path) -> Items {
                 item.correct,
                 item.format_failure,
                 item.metrics,
+                detail,
                 item.gold
             ]);
             assert!(out.insert(key, value.to_string()).is_none());

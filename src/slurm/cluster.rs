@@ -44,9 +44,21 @@ impl TaskState {
     }
 
     /// The state with its reason and exit code, for people: `OUT_OF_MEMORY (exit 0:125)`.
+    /// A finished task's reason is left out where it only says why it once waited.
     pub fn describe(&self) -> String {
+        if self.succeeded() {
+            return self.state.clone();
+        }
+        let waited = [
+            "NonZeroExitCode",
+            "JobArrayTaskLimit",
+            "Resources",
+            "Priority",
+            "BeginTime",
+            "Dependency",
+        ];
         let mut extra = Vec::new();
-        if !self.reason.is_empty() && self.reason != "NonZeroExitCode" && self.finished() {
+        if !self.reason.is_empty() && !waited.contains(&self.reason.as_str()) && self.finished() {
             extra.push(self.reason.clone());
         }
         if !self.exit_code.is_empty() && self.exit_code != "0:0" {
@@ -250,6 +262,10 @@ mod tests {
         assert!(t[1].finished() && !t[1].succeeded());
         assert_eq!(t[2].describe(), "OUT_OF_MEMORY (OutOfMemory, exit 0:125)");
         assert_eq!(t[0].describe(), "COMPLETED");
+        let waited =
+            parse_sacct("6_3|COMPLETED|0:0|JobArrayTaskLimit\n6_4|FAILED|2:0|JobArrayTaskLimit\n");
+        assert_eq!(waited[0].describe(), "COMPLETED");
+        assert_eq!(waited[1].describe(), "FAILED (exit 2:0)");
     }
 
     #[test]

@@ -71,8 +71,10 @@ pub fn watch(
             .iter()
             .filter_map(|&c| jobs.latest_task(c).map(|t| (c, t)))
             .collect();
-        let ids: BTreeSet<String> = tasks
-            .values()
+        // Every watched cell's latest job, finished ones too (for the progress line).
+        let ids: BTreeSet<String> = cells
+            .iter()
+            .filter_map(|&c| jobs.latest_task(c))
             .filter_map(|(t, _)| t.split('_').next().map(str::to_string))
             .collect();
         let states = match cluster::states(&ids.into_iter().collect::<Vec<_>>()) {
