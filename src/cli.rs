@@ -673,6 +673,10 @@ pub struct ReportArgs {
     /// RAM tiers of the hardware table in decision.md, comma-separated [default: 4GiB,8GiB,16GiB].
     #[arg(long = "ram-tiers", value_delimiter = ',')]
     pub ram_tiers: Vec<ByteSize>,
+    /// Merge shards (DIR/shards, from a Slurm sweep) from different frontier or llama.cpp
+    /// builds or data.
+    #[arg(long = "allow-mixed")]
+    pub allow_mixed: bool,
 }
 
 /// Models from the catalog or the Hub.
@@ -751,13 +755,15 @@ pub struct FidelityCmdArgs {
 pub struct SweepArgs {
     /// Models, comma-separated: catalog ids (with :QUANT,... to override --quants),
     /// hf:OWNER/REPO, or local .gguf files.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "status")]
     pub models: Vec<String>,
     /// Quantizations for catalog and Hub models.
     #[arg(long, value_delimiter = ',', default_value = "Q4_K_M,Q8_0,F16")]
     pub quants: Vec<String>,
     #[command(flatten, next_help_heading = "Models from the Hub")]
     pub models_from: ModelSourceArgs,
+    #[command(flatten, next_help_heading = "Slurm (--executor slurm)")]
+    pub slurm: Box<SlurmArgs>,
     #[command(flatten, next_help_heading = "Tasks")]
     pub tasks: TaskArgs,
     #[command(flatten, next_help_heading = "Model and context")]
@@ -789,6 +795,51 @@ pub struct SweepArgs {
     /// Output folder: results.sqlite (resumed when it exists) and the reports.
     #[arg(long, default_value = "reports/sweep")]
     pub out: PathBuf,
+}
+
+/// Where a sweep's cells run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Executor {
+    /// Here, one cell after another.
+    Local,
+    /// As one Slurm job array: a task per cell, each writing its own store shard under
+    /// --out (shared storage), merged at the end.
+    Slurm,
+}
+
+/// `--executor slurm` and what each array task asks Slurm for.
+#[derive(Debug, Clone, Args)]
+pub struct SlurmArgs {
+    /// Where the cells run: here, or as one Slurm job array (sbatch --array).
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    pub executor: Executor,
+    /// Slurm partition for the array's tasks (sbatch --partition).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit per task (sbatch --time, e.g. 2:00:00).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Memory per task (sbatch --mem, e.g. 8G).
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// GPUs per task (sbatch --gpus).
+    #[arg(long)]
+    pub gpus: Option<String>,
+    /// Most tasks running at once (sbatch --array=…%K).
+    #[arg(long = "array-limit", value_parser = clap::value_parser!(u32).range(1..))]
+    pub array_limit: Option<u32>,
+    /// Submit, print the job id and return; `--status DIR` and `frontier report DIR` later.
+    #[arg(long)]
+    pub detach: bool,
+    /// Show each Slurm task of the sweep in DIR: state, reason, attempt, items stored.
+    #[arg(long, value_name = "DIR", conflicts_with = "detach")]
+    pub status: Option<PathBuf>,
+    /// Merge shards from different frontier or llama.cpp builds or data.
+    #[arg(long = "allow-mixed")]
+    pub allow_mixed: bool,
+    /// Internal: an array task runs only cell N of the grid, into DIR/shards/cell-N.sqlite.
+    #[arg(long, hide = true)]
+    pub cell: Option<usize>,
 }
 
 #[derive(Debug, Args)]

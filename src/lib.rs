@@ -30,6 +30,7 @@ pub mod pyrandom;
 pub mod report;
 pub mod sandbox;
 pub mod settings;
+pub mod slurm;
 pub mod store;
 pub mod sweep;
 pub mod tasks;

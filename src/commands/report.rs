@@ -7,6 +7,17 @@ use crate::cli::ReportArgs;
 use crate::store::Store;
 
 pub fn run(args: &ReportArgs, quiet: bool) -> Result<i32> {
+    // A Slurm sweep's folder: its shards are merged into its store first.
+    if args.results.is_dir() {
+        if let Some(m) = crate::slurm::shards::merge(&args.results, args.allow_mixed)? {
+            if !quiet {
+                eprintln!(
+                    "merged {} shards: {} cells, {} items added, {} already there (kept once)",
+                    m.shards, m.counts.cells, m.counts.added, m.counts.duplicates
+                );
+            }
+        }
+    }
     let path = store_path(&args.results);
     let store = Store::open_existing(&path)?;
     let dir = match &args.out {

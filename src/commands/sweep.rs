@@ -5,20 +5,40 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::catalog::{Catalog, ModelRef};
-use crate::cli::SweepArgs;
+use crate::cli::{Executor, SweepArgs};
 use crate::hub::{Hub, HubConfig};
 use crate::settings::{
     build_plans, engine_settings, fidelity_settings, parse_tasks, sandbox_for, task_formats,
     task_options,
 };
+use crate::slurm::{ArrayRun, CellPlan, Ended, JobFile, SlurmOptions};
 use crate::store::Store;
-use crate::sweep::{self, ResolveOptions, SweepConfig};
+use crate::sweep::{self, PlannedCell, ResolveOptions, SweepConfig};
 use frontier_core::error::bad_input;
 use frontier_engine::bench::SpeedConfig;
 use frontier_engine::ContextOptions;
 
 pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
+    if let Some(dir) = &args.slurm.status {
+        crate::output::print(crate::slurm::status::render(dir)?)?;
+        return Ok(0);
+    }
     // Everything is checked before any model is downloaded or run.
+    let s = &args.slurm;
+    let slurm_only = s.partition.is_some()
+        || s.time.is_some()
+        || s.mem.is_some()
+        || s.gpus.is_some()
+        || s.array_limit.is_some()
+        || s.detach;
+    if slurm_only && s.executor != Executor::Slurm {
+        return Err(bad_input(
+            "--partition, --time, --mem, --gpus, --array-limit and --detach need --executor slurm",
+        ));
+    }
+    if s.executor == Executor::Slurm && s.cell.is_none() {
+        crate::slurm::cluster::require()?;
+    }
     let selected = parse_tasks(&args.tasks.tasks);
     let (tasks, want_speed) = (selected.eval.clone(), selected.speed);
     if tasks.is_empty() && !want_speed && !selected.fidelity {
@@ -102,7 +122,19 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     } else {
         None
     };
-    let store = Store::open(&args.out.join("results.sqlite"))?;
+    let (store_path, cells) = match args.slurm.cell {
+        // An array task: one cell, into its own shard.
+        Some(n) => (
+            crate::slurm::shard_path(&args.out, n),
+            vec![task_cell(&args.out, &cells, n)?],
+        ),
+        None if args.slurm.executor == Executor::Slurm => {
+            let threads = engine.context.threads;
+            return run_on_slurm(args, &cells, items_per_cell, threads, quiet);
+        }
+        None => (args.out.join("results.sqlite"), cells),
+    };
+    let store = Store::open(&store_path)?;
     let run_id = store.begin_run(
         "sweep",
         &json!({ "args": std::env::args().collect::<Vec<_>>(), "source": source.describe() }),
@@ -149,6 +181,24 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             fidelity,
         },
     )?;
+    if args.slurm.cell.is_some() {
+        if !quiet {
+            eprintln!(
+                "cell {}: {} items scored now, {} already stored in {}",
+                if outcome.done > 0 { "done" } else { "not done" },
+                outcome.stored,
+                outcome.skipped,
+                store.path().display()
+            );
+        }
+        return Ok(if outcome.interrupted {
+            crate::interrupt::exit_code()
+        } else if outcome.failed > 0 {
+            1
+        } else {
+            0
+        });
+    }
     let written = crate::report::write(&store, &args.out, &Default::default())?;
     crate::output::print(std::fs::read_to_string(args.out.join("comparison.md"))?)?;
     if !quiet {
@@ -168,6 +218,95 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     if outcome.interrupted {
         eprintln!("interrupted: rerun the same command to resume");
         return Ok(crate::interrupt::exit_code());
+    }
+    Ok(if outcome.failed > 0 { 1 } else { 0 })
+}
+
+/// The cell an array task runs: cell `n` of the grid, the same one that was submitted.
+fn task_cell(out: &std::path::Path, cells: &[PlannedCell], n: usize) -> Result<PlannedCell> {
+    let Some(cell) = cells.get(n) else {
+        return Err(bad_input(format!(
+            "--cell {n}: the grid has {} cells",
+            cells.len()
+        )));
+    };
+    if let Some(jobs) = JobFile::load(out)? {
+        let plan = jobs.cells.get(n);
+        if plan.is_none_or(|p| p.model != cell.model || p.quant != cell.quant) {
+            return Err(bad_input(format!(
+                "--cell {n}: the grid resolved here ({} {}) is not the one submitted ({}): the models changed since",
+                cell.model,
+                cell.quant,
+                plan.map_or("nothing".into(), |p| format!("{} {}", p.model, p.quant))
+            )));
+        }
+    }
+    Ok(cell.clone())
+}
+
+/// `--executor slurm`: the grid as one job array; unless detached, watched to the end, the
+/// shards merged and the reports written as a local sweep writes them.
+fn run_on_slurm(
+    args: &SweepArgs,
+    cells: &[PlannedCell],
+    items_per_cell: usize,
+    threads: u32,
+    quiet: bool,
+) -> Result<i32> {
+    let dir = std::path::absolute(&args.out)?;
+    let s = &args.slurm;
+    crate::interrupt::install();
+    let ended = crate::slurm::run(&ArrayRun {
+        dir: &dir,
+        cells: cells
+            .iter()
+            .map(|c| CellPlan {
+                model: c.model.clone(),
+                quant: c.quant.clone(),
+                items: items_per_cell,
+            })
+            .collect(),
+        options: SlurmOptions {
+            partition: s.partition.clone(),
+            time: s.time.clone(),
+            mem: s.mem.clone(),
+            gpus: s.gpus.clone(),
+            array_limit: s.array_limit,
+            cpus: threads,
+        },
+        detach: s.detach,
+        quiet,
+    })?;
+    let outcome = match ended {
+        Ended::Detached(job) => {
+            crate::output::print(format!("{job}\n"))?;
+            return Ok(0);
+        }
+        Ended::Watched(o) if o.interrupted => return Ok(crate::interrupt::exit_code()),
+        Ended::Watched(o) => o,
+    };
+    let merged = crate::slurm::shards::merge(&dir, s.allow_mixed)?;
+    let store = Store::open(&dir.join("results.sqlite"))?;
+    let written = crate::report::write(&store, &dir, &Default::default())?;
+    crate::output::print(std::fs::read_to_string(dir.join("comparison.md"))?)?;
+    if !quiet {
+        if let Some(m) = merged {
+            eprintln!(
+                "merged {} shards: {} cells, {} items added, {} already there (kept once)",
+                m.shards, m.counts.cells, m.counts.added, m.counts.duplicates
+            );
+        }
+        eprintln!(
+            "{} tasks done, {} failed after a resubmission, {} resubmitted; wrote {}",
+            outcome.done,
+            outcome.failed,
+            outcome.resubmitted,
+            written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(if outcome.failed > 0 { 1 } else { 0 })
 }

@@ -3,6 +3,7 @@
 //! plus speed measurements. Every item is written in its own transaction as it arrives, so
 //! a crash loses at most the items in flight and a rerun skips what is stored.
 
+mod merge;
 mod schema;
 
 use std::collections::HashSet;
@@ -12,6 +13,8 @@ use crate::memory::verdict::MemoryRecord;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+
+pub use merge::{summarize, MergeCounts, Provenance, ShardSummary};
 
 /// A model × quantization under one configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
