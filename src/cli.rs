@@ -335,9 +335,16 @@ pub struct SpeedArgs {
     /// Context size [default: depth + prompt + generated tokens, as llama-bench].
     #[arg(long, help_heading = "Model and context")]
     pub ctx: Option<u32>,
-    /// The engine: llama.cpp (`fake`, the scripted engine of the tests, is not for users).
-    #[arg(long, default_value = "llama", hide = true)]
+    /// The engine: `llama`, or `openai:URL` to measure a server from outside (time to first
+    /// token and generated tokens/s at each --concurrency; no models needed).
+    #[arg(long, default_value = "llama")]
     pub backend: crate::backend::Backend,
+    /// With --backend openai:URL: requests sent at once (comma list).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub concurrency: Vec<u32>,
+    /// With --backend openai:URL: the environment variable holding the server's API key.
+    #[arg(long = "api-key-env", value_name = "NAME")]
+    pub api_key_env: Option<String>,
     #[command(flatten, next_help_heading = "Memory cap")]
     pub mem: MemArgs,
     /// Write results in this format (to stdout, or to --out).

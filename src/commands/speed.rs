@@ -43,6 +43,13 @@ struct Test {
 }
 
 pub fn run(args: &SpeedArgs, verbosity: u8, quiet: bool) -> Result<i32> {
+    let backend = args
+        .backend
+        .clone()
+        .with_api_key_env(args.api_key_env.as_deref())?;
+    if let Some(spec) = backend.remote() {
+        return remote(args, spec, quiet);
+    }
     let instances = instances(args)?;
     let tests = tests(args)?;
     let warmup = if args.no_warmup { 0 } else { args.warmup };
@@ -481,4 +488,90 @@ fn output_format(
             path.display()
         ))),
     }
+}
+
+/// `speed --backend openai:URL`: the server measured from outside, per concurrency.
+fn remote(args: &SpeedArgs, spec: &frontier_remote::RemoteSpec, quiet: bool) -> Result<i32> {
+    if args.reps == 0 {
+        return Err(bad_input("-r/--repetitions must be at least 1"));
+    }
+    if args.concurrency.contains(&0) {
+        return Err(bad_input("--concurrency must be at least 1"));
+    }
+    let (n_prompt, n_gen) = (
+        args.n_prompt.first().copied().unwrap_or(512),
+        args.n_gen.first().copied().unwrap_or(128),
+    );
+    if n_gen == 0 {
+        return Err(bad_input(
+            "-n must be above 0: a server is measured by what it generates",
+        ));
+    }
+    if let (Some(w), false) = (spec.plain_http_warning(), quiet) {
+        eprintln!("warning: {w}");
+    }
+    let (caps, rows) =
+        frontier_remote::bench::measure(spec, n_prompt, n_gen, &args.concurrency, args.reps)?;
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.concurrency.to_string(),
+                format!("pp{} + tg{}", r.n_prompt, r.n_gen),
+                format!("{:.1} ± {:.1}", r.ttft_ms, r.ttft_sd_ms),
+                format!("{:.1}", r.tg_ts_per_request),
+                format!("{:.1}", r.tg_ts_total),
+            ]
+        })
+        .collect();
+    let md = crate::output::table::markdown(
+        &[
+            "requests at once",
+            "test",
+            "TTFT ms",
+            "tg t/s per request",
+            "tg t/s total",
+        ],
+        &[crate::output::table::Align::Right; 5],
+        &table,
+    );
+    if !quiet {
+        eprintln!(
+            "{} ({}), model {}, build {}; measured from outside: TTFT is {}",
+            caps.url,
+            caps.kind.name(),
+            caps.model,
+            caps.build.as_deref().unwrap_or("unknown"),
+            rows.first().map_or("", |r| r.ttft_source.as_str())
+        );
+        eprint!("{md}");
+    }
+    match args.output {
+        Some(OutputFormat::Json) => {
+            crate::output::print(serde_json::to_string_pretty(&rows)? + "\n")?
+        }
+        Some(OutputFormat::Jsonl) => {
+            let mut text = String::new();
+            for r in &rows {
+                text.push_str(&serde_json::to_string(r)?);
+                text.push('\n');
+            }
+            crate::output::print(text)?
+        }
+        Some(OutputFormat::Md) => crate::output::print(md)?,
+        Some(OutputFormat::Csv) => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in &rows {
+                w.serialize(r)?;
+            }
+            crate::output::print(String::from_utf8(w.into_inner()?)?)?
+        }
+        Some(OutputFormat::Sql) => {
+            return Err(bad_input(
+                "-o sql is for llama-bench rows; use csv or json for a server",
+            ))
+        }
+        None => {}
+    }
+    Ok(0)
 }

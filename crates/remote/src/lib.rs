@@ -3,6 +3,7 @@
 //! `Tokenizer` traits as the local llama.cpp engine, so tasks, templates, the store and the
 //! reports do not know which one ran.
 
+pub mod bench;
 mod engine;
 mod http;
 mod model;
