@@ -117,3 +117,47 @@ fn the_report_loads_sorts_and_draws_in_chromium() {
     eprintln!("screenshot: {} ({} bytes)", path.display(), shot.len());
     assert!(b.errors.is_empty(), "console errors: {:?}", b.errors);
 }
+
+/// The page for a full-size store: 4 cells × every MMLU question (14,042) and every GSM8K
+/// and HumanEval problem, scored by the fake engine. It must stay one file a browser opens
+/// at once: the per-cell item samples are capped, so its size does not grow with the items.
+/// Minutes of scripted scoring: run with `--ignored`.
+#[test]
+#[ignore]
+fn a_full_size_store_gives_a_page_of_bounded_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let list: Vec<String> = ["w", "x", "y", "z"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            fake_model(dir.path(), n, &[("salt", &i.to_string())])
+                .display()
+                .to_string()
+        })
+        .collect();
+    let out = dir.path().join("out");
+    let o = Command::new(assert_cmd::cargo::cargo_bin("frontier"))
+        .args([
+            "-q",
+            "sweep",
+            "--backend",
+            "fake",
+            "--models",
+            &list.join(","),
+        ])
+        .args([
+            "--tasks",
+            "mmlu,gsm8k,humaneval",
+            "--format",
+            "raw",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let size = std::fs::metadata(out.join("report.html")).unwrap().len();
+    let stored = std::fs::metadata(out.join("results.sqlite")).unwrap().len();
+    println!("report.html {size} bytes for a store of {stored} bytes");
+    assert!(size < 4 << 20, "report.html is {size} bytes");
+}

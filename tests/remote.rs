@@ -460,3 +460,40 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn speed_measures_a_server_from_outside_at_each_concurrency() {
+    let _one = serial();
+    let Some(server) = LlamaServer::start(&model(SMOLLM_Q4_K_M), 2) else {
+        return;
+    };
+    let o = frontier()
+        .args(["speed", "--backend", &format!("openai:{}", server.url())])
+        .args([
+            "-p",
+            "64",
+            "-n",
+            "16",
+            "-r",
+            "2",
+            "--concurrency",
+            "1,2",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    common::assert_success(&o);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    for (r, c) in rows.iter().zip([1, 2]) {
+        assert_eq!(r["concurrency"], c);
+        assert_eq!(r["n_prompt"], 64);
+        assert!(r["ttft_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["tg_ts_per_request"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["tg_ts_total"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["ttft_source"], "server prompt time");
+    }
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("llama-server"), "{stderr}");
+}
