@@ -16,12 +16,7 @@ pub fn run(args: &FetchArgs, quiet: bool) -> Result<i32> {
         &args.models,
         &catalog,
         Some(&hub),
-        &ResolveOptions {
-            quants: args.quants.clone(),
-            derive: args.models_from.derive,
-            revision: args.models_from.revision.clone(),
-            quiet,
-        },
+        &ResolveOptions::from_args(&args.quants, &args.models_from, quiet),
     )?;
     let mut code = 0;
     for c in &cells {

@@ -48,12 +48,7 @@ pub fn run(args: &FidelityCmdArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         &args.models,
         &catalog,
         hub.as_ref(),
-        &ResolveOptions {
-            quants: args.quants.clone(),
-            derive: args.models_from.derive,
-            revision: args.models_from.revision.clone(),
-            quiet,
-        },
+        &ResolveOptions::from_args(&args.quants, &args.models_from, quiet),
     )?;
     let plan = FidelityPlan::new(settings, &cells)?;
     if plan.bases.values().all(Option::is_none) {

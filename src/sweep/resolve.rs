@@ -46,6 +46,22 @@ pub struct ResolveOptions {
     pub quiet: bool,
 }
 
+impl ResolveOptions {
+    /// From the command line's `--quants` and model-source flags (`--revision`, `--derive`).
+    pub fn from_args(
+        quants: &[String],
+        source: &crate::cli::ModelSourceArgs,
+        quiet: bool,
+    ) -> ResolveOptions {
+        ResolveOptions {
+            quants: quants.to_vec(),
+            derive: source.derive,
+            revision: source.revision.clone(),
+            quiet,
+        }
+    }
+}
+
 /// Bits per weight of the quant names, to pick the highest-precision source for `--derive`.
 fn precision(quant: &str) -> f64 {
     match quant.to_ascii_uppercase().as_str() {
