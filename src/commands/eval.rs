@@ -222,6 +222,26 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
             "generation: {rate:.1} tokens/s, {per_step:.2} sequences per decode step on average\n"
         ));
     }
+    if !st.generation_depths.is_empty() {
+        let by_depth: Vec<String> = st
+            .generation_depths
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} cells {} steps of {} rows ({} generated) {:.1} s",
+                    d.kv_depth,
+                    d.steps,
+                    d.rows / d.steps.max(1),
+                    d.generated,
+                    d.ms / 1e3
+                )
+            })
+            .collect();
+        s.push_str(&format!(
+            "generation by KV depth attended: {}\n",
+            by_depth.join("; ")
+        ));
+    }
     for r in &o.contexts {
         s.push_str(&format!(
             "{} context: {} tokens, {} sequences{}, KV cache {}\n",

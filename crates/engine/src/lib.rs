@@ -12,7 +12,7 @@ mod stops;
 
 pub use logprob::{argmax, log_softmax_at};
 pub use options::{CacheType, ContextOptions, FlashAttn, ModelOptions};
-pub use stats::{ContextMemory, EngineStats};
+pub use stats::{attended_depth, ContextMemory, DepthSteps, EngineStats};
 pub use stops::StopMatcher;
 
 use anyhow::Result;

@@ -8,7 +8,10 @@
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use frontier_engine::{common_prefix, GenRequest, GenResult, StopMatcher, StopReason, Token};
+use frontier_engine::{
+    attended_depth, common_prefix, DepthSteps, GenRequest, GenResult, StopMatcher, StopReason,
+    Token,
+};
 
 use crate::context::LlamaEngine;
 
@@ -37,6 +40,8 @@ struct Step {
     prefill: u64,
     /// Idle sequence slots given a throwaway token to keep the step's shape.
     padding: Vec<i32>,
+    /// KV cells the deepest sequence holds after this step (a KV stream per sequence only).
+    deepest: Option<u32>,
 }
 
 /// The state of a continuous-batching run over a list of requests.
@@ -174,6 +179,7 @@ impl<'r> Batcher<'r> {
             tokens: 0,
             prefill: 0,
             padding: Vec::new(),
+            deepest: None,
         };
         if let Some(si) = self.slots.iter().position(|s| !s.pending.is_empty()) {
             let s = &mut self.slots[si];
@@ -214,6 +220,7 @@ impl<'r> Batcher<'r> {
                     .push(step.tokens as i32 + step.padding.len() as i32);
                 step.padding.push(seq);
             }
+            step.deepest = self.slots.iter().map(|s| s.pos as u32).max();
         }
         Ok(step)
     }
@@ -300,7 +307,8 @@ impl<'r> Batcher<'r> {
 }
 
 /// Splits one step's decode time between its prompt and generated tokens by their counts,
-/// and counts the steps where every sequence slot generated (llama-batched-bench's figure).
+/// counts the steps where every sequence slot generated (llama-batched-bench's figure), and
+/// files generation steps under the KV depth they attended over.
 fn record_step(e: &mut LlamaEngine<'_>, step: &Step, ms: f64) {
     let total = step.tokens.max(1) as f64;
     let generated = step.tokens - step.prefill;
@@ -314,6 +322,16 @@ fn record_step(e: &mut LlamaEngine<'_>, step: &Step, ms: f64) {
     if step.prefill == 0 && generated == u64::from(e.options.n_seq_max) {
         e.stats.full_step_tokens += generated;
         e.stats.full_step_ms += ms;
+    }
+    if let Some(cells) = step.deepest.filter(|_| step.prefill == 0 && generated > 0) {
+        let kv_depth = attended_depth(cells, e.options.cells_per_seq());
+        e.stats.add_depth_step(&DepthSteps {
+            kv_depth,
+            steps: 1,
+            rows: step.tokens + step.padding.len() as u64,
+            generated,
+            ms,
+        });
     }
 }
 
