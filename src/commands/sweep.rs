@@ -24,21 +24,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         return Ok(0);
     }
     // Everything is checked before any model is downloaded or run.
-    let s = &args.slurm;
-    let slurm_only = s.partition.is_some()
-        || s.time.is_some()
-        || s.mem.is_some()
-        || s.gpus.is_some()
-        || s.array_limit.is_some()
-        || s.detach;
-    if slurm_only && s.executor != Executor::Slurm {
-        return Err(bad_input(
-            "--partition, --time, --mem, --gpus, --array-limit and --detach need --executor slurm",
-        ));
-    }
-    if s.executor == Executor::Slurm && s.cell.is_none() {
-        crate::slurm::cluster::require()?;
-    }
+    check_executor_flags(&args.slurm)?;
     let selected = parse_tasks(&args.tasks.tasks);
     let (tasks, want_speed) = (selected.eval.clone(), selected.speed);
     if tasks.is_empty() && !want_speed && !selected.fidelity {
@@ -47,45 +33,9 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let (opts, source) = task_options(&args.tasks)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
-    if engine.backend.remote().is_some() && want_speed {
-        return Err(bad_input(
-            "with --backend openai:URL the speed task would time the server, not this machine: \
-             measure it with `frontier speed --backend openai:URL`",
-        ));
-    }
-    let speed = if want_speed {
-        if args.reps == 0 || (args.n_prompt == 0 && args.n_gen == 0) {
-            return Err(bad_input(
-                "the speed test needs -r ≥ 1 and -p or -n above 0",
-            ));
-        }
-        Some(SpeedConfig {
-            n_prompt: args.n_prompt,
-            n_gen: args.n_gen,
-            n_depth: 0,
-            reps: args.reps,
-            warmup: 1,
-            model: engine.model.clone(),
-            // One sequence at the serving context: the worker's peak RSS is also the
-            // model's serving footprint there.
-            context: ContextOptions {
-                n_ctx: (args.n_prompt + args.n_gen).max(args.serve_ctx).max(1),
-                ..engine.context.clone()
-            },
-        })
-    } else {
-        None
-    };
+    let speed = speed_config(args, &engine, want_speed)?;
     let catalog = Catalog::load(&args.models_from.catalog)?;
-    for spec in &args.models {
-        crate::catalog::parse_model_spec(spec, &catalog)?;
-    }
-    let needs_hub = args.models.iter().any(|s| {
-        !matches!(
-            crate::catalog::parse_model_spec(s, &catalog),
-            Ok((ModelRef::Local(_), _))
-        )
-    });
+    let hub = hub_if_needed(&args.models, &catalog)?;
     let sandbox = sandbox_for(&tasks, &args.sandbox)?;
     let formats = task_formats(&args.tasks.format, &tasks);
     // Reading every dataset now catches bad data before any model runs.
@@ -94,11 +44,6 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         .iter()
         .map(|p| p.items.len() * formats.runs_of(p.task))
         .sum();
-    let hub = if needs_hub {
-        Some(Hub::new(HubConfig::from_env())?)
-    } else {
-        None
-    };
 
     let cells = sweep::resolve(
         &args.models,
@@ -106,17 +51,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         hub.as_ref(),
         &ResolveOptions::from_args(&args.quants, &args.models_from, quiet),
     )?;
-    let fidelity = if selected.fidelity {
-        if args.run.backend != crate::backend::Backend::Llama {
-            return Err(bad_input(
-                "the fidelity task runs on the llama backend only",
-            ));
-        }
-        let settings = fidelity_settings(&args.fidelity, args.fidelity_ctx)?;
-        Some(sweep::FidelityPlan::new(settings, &cells)?)
-    } else {
-        None
-    };
+    let fidelity = fidelity_plan(args, selected.fidelity, &cells)?;
     let (store_path, cells) = match args.slurm.cell {
         // An array task: one cell, into its own shard.
         Some(n) => (
@@ -137,20 +72,22 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     crate::interrupt::install();
     if !quiet {
         let items: usize = plans.iter().map(|p| p.items.len()).sum();
-        eprintln!(
-            "sweep: {} cells × {} items{}{}{}; results in {}",
-            cells.len(),
-            items,
-            if want_speed { " + speed" } else { "" },
-            if fidelity.is_some() {
-                " + fidelity"
-            } else {
-                ""
-            },
-            mem_cap.map_or(String::new(), |c| format!(
+        let mut extras = String::new();
+        if want_speed {
+            extras.push_str(" + speed");
+        }
+        if fidelity.is_some() {
+            extras.push_str(" + fidelity");
+        }
+        if let Some(c) = &mem_cap {
+            extras.push_str(&format!(
                 "; every model under a memory cap of {}",
                 c.describe()
-            )),
+            ));
+        }
+        eprintln!(
+            "sweep: {} cells × {items} items{extras}; results in {}",
+            cells.len(),
             store.path().display()
         );
     }
@@ -177,24 +114,128 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         },
     )?;
     if args.slurm.cell.is_some() {
-        if !quiet {
-            eprintln!(
-                "cell {}: {} items scored now, {} already stored in {}",
-                if outcome.done > 0 { "done" } else { "not done" },
-                outcome.stored,
-                outcome.skipped,
-                store.path().display()
-            );
-        }
-        return Ok(if outcome.interrupted {
-            crate::interrupt::exit_code()
-        } else if outcome.failed > 0 {
-            1
-        } else {
-            0
-        });
+        finish_array_task(&outcome, &store, quiet)
+    } else {
+        finish(&outcome, &store, args, quiet)
     }
-    let written = crate::report::write(&store, &args.out, &Default::default())?;
+}
+
+/// The Slurm resource flags mean nothing without `--executor slurm`; with it, Slurm's
+/// commands must be there (checked in the submitting process, not in an array task).
+fn check_executor_flags(s: &crate::cli::SlurmArgs) -> Result<()> {
+    let slurm_only = s.partition.is_some()
+        || s.time.is_some()
+        || s.mem.is_some()
+        || s.gpus.is_some()
+        || s.array_limit.is_some()
+        || s.detach;
+    if slurm_only && s.executor != Executor::Slurm {
+        return Err(bad_input(
+            "--partition, --time, --mem, --gpus, --array-limit and --detach need --executor slurm",
+        ));
+    }
+    if s.executor == Executor::Slurm && s.cell.is_none() {
+        crate::slurm::cluster::require()?;
+    }
+    Ok(())
+}
+
+/// The speed task's test (`-p`, `-n`, `-r`), when `speed` is among the tasks: one sequence
+/// at the serving context, so the worker's peak RSS is also the model's serving footprint.
+fn speed_config(
+    args: &SweepArgs,
+    engine: &crate::eval::runner::EngineSettings,
+    want_speed: bool,
+) -> Result<Option<SpeedConfig>> {
+    if !want_speed {
+        return Ok(None);
+    }
+    if engine.backend.remote().is_some() {
+        return Err(bad_input(
+            "with --backend openai:URL the speed task would time the server, not this machine: \
+             measure it with `frontier speed --backend openai:URL`",
+        ));
+    }
+    if args.reps == 0 || (args.n_prompt == 0 && args.n_gen == 0) {
+        return Err(bad_input(
+            "the speed test needs -r ≥ 1 and -p or -n above 0",
+        ));
+    }
+    Ok(Some(SpeedConfig {
+        n_prompt: args.n_prompt,
+        n_gen: args.n_gen,
+        n_depth: 0,
+        reps: args.reps,
+        warmup: 1,
+        model: engine.model.clone(),
+        context: ContextOptions {
+            n_ctx: (args.n_prompt + args.n_gen).max(args.serve_ctx).max(1),
+            ..engine.context.clone()
+        },
+    }))
+}
+
+/// Checks every model spec, and opens the Hub only when one of them is not a local file.
+fn hub_if_needed(models: &[String], catalog: &Catalog) -> Result<Option<Hub>> {
+    let mut needs_hub = false;
+    for spec in models {
+        let (model, _) = crate::catalog::parse_model_spec(spec, catalog)?;
+        needs_hub |= !matches!(model, ModelRef::Local(_));
+    }
+    Ok(if needs_hub {
+        Some(Hub::new(HubConfig::from_env())?)
+    } else {
+        None
+    })
+}
+
+/// The fidelity task's plan (base file per model, text, chunks), when it was asked for.
+fn fidelity_plan(
+    args: &SweepArgs,
+    wanted: bool,
+    cells: &[PlannedCell],
+) -> Result<Option<sweep::FidelityPlan>> {
+    if !wanted {
+        return Ok(None);
+    }
+    if args.run.backend != crate::backend::Backend::Llama {
+        return Err(bad_input(
+            "the fidelity task runs on the llama backend only",
+        ));
+    }
+    let settings = fidelity_settings(&args.fidelity, args.fidelity_ctx)?;
+    Ok(Some(sweep::FidelityPlan::new(settings, cells)?))
+}
+
+/// An array task's end: one line on its shard, and its exit code (the watcher reads it).
+fn finish_array_task(outcome: &sweep::SweepOutcome, store: &Store, quiet: bool) -> Result<i32> {
+    if !quiet {
+        eprintln!(
+            "cell {}: {} items scored now, {} already stored in {}",
+            if outcome.done > 0 { "done" } else { "not done" },
+            outcome.stored,
+            outcome.skipped,
+            store.path().display()
+        );
+    }
+    Ok(if outcome.interrupted {
+        crate::interrupt::exit_code()
+    } else if outcome.failed > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// A local sweep's end: the reports written from the store, comparison.md on stdout, the
+/// counts on stderr; exit 1 if a cell failed, the signal's code if interrupted.
+fn finish(
+    outcome: &sweep::SweepOutcome,
+    store: &Store,
+    args: &SweepArgs,
+    quiet: bool,
+) -> Result<i32> {
+    let written = crate::report::write(store, &args.out, &Default::default())?;
     crate::output::print(std::fs::read_to_string(args.out.join("comparison.md"))?)?;
     if !quiet {
         eprintln!(
@@ -203,11 +244,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             outcome.failed,
             outcome.stored,
             outcome.skipped,
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            path_list(&written)
         );
     }
     if outcome.interrupted {
@@ -215,6 +252,15 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         return Ok(crate::interrupt::exit_code());
     }
     Ok(if outcome.failed > 0 { 1 } else { 0 })
+}
+
+/// Paths as one comma-separated line.
+fn path_list(paths: &[std::path::PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The cell an array task runs: cell `n` of the grid, the same one that was submitted.
@@ -296,11 +342,7 @@ fn run_on_slurm(
             outcome.done,
             outcome.failed,
             outcome.resubmitted,
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            path_list(&written)
         );
     }
     Ok(if outcome.failed > 0 { 1 } else { 0 })
