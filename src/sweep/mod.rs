@@ -6,6 +6,7 @@
 pub mod resolve;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -214,37 +215,20 @@ fn run_one(
         info.model_sha256 = sha.clone();
     }
 
-    let mut speed_error = None;
-    let mut speed_peak = None;
-    if let Some(speed) = &cfg.speed {
-        let cell_id = store.upsert_cell(run_id, &info)?;
-        let have = store.speed(cell_id)?;
-        let wanted = [(speed.n_prompt, 0), (0, speed.n_gen)];
-        let missing = wanted.iter().any(|&(p, n)| {
-            (p > 0 || n > 0) && !have.iter().any(|s| s.n_prompt == p && s.n_gen == n)
-        });
-        if missing {
-            let (err, peak, verdict) = measure_speed(
-                store,
-                cell_id,
-                path,
-                speed,
-                cfg.engine.backend.clone(),
-                cfg.mem_cap.as_ref(),
-                cfg.verbosity,
-            )?;
-            // A model that does not run under the cap is not evaluated under it either.
-            if let Some(v) = verdict.filter(|v| *v != Verdict::Fits) {
-                let why = err.unwrap_or_else(|| v.as_str().to_string());
-                store.finish_cell(cell_id, CellStatus::Failed, Some(&why), peak, None)?;
-                display.say(format!("  {}: {why}", v.as_str()));
-                display.overall.inc(cfg.items_per_cell as u64);
-                return Ok(CellStatus::Failed);
-            }
-            speed_error = err;
-            speed_peak = peak;
+    let (speed_error, speed_peak) = match speed_step(store, run_id, &info, path, cfg)? {
+        SpeedStep::Measured { error, peak } => (error, peak),
+        SpeedStep::DoesNotFit {
+            cell_id,
+            verdict,
+            why,
+            peak,
+        } => {
+            store.finish_cell(cell_id, CellStatus::Failed, Some(&why), peak, None)?;
+            display.say(format!("  {}: {why}", verdict.as_str()));
+            display.overall.inc(cfg.items_per_cell as u64);
+            return Ok(CellStatus::Failed);
         }
-    }
+    };
 
     let fidelity_error = match &cfg.fidelity {
         Some(plan) => {
@@ -254,17 +238,8 @@ fn run_one(
         None => None,
     };
 
-    // A served model's memory is the server's: nothing local to measure.
-    let remote = cfg.engine.backend.remote().is_some();
-    if cfg.speed.is_none() && !cfg.tasks.is_empty() && !remote {
-        let cell_id = store.upsert_cell(run_id, &info)?;
-        let measured = store
-            .memory(cell_id)?
-            .iter()
-            .any(|m| m.job == SERVE_JOB && m.n_ctx == Some(cfg.serve_ctx));
-        if !measured {
-            measure_serving(store, cell_id, path, cfg)?;
-        }
+    if cfg.speed.is_none() && !cfg.tasks.is_empty() {
+        serving_step(store, run_id, &info, path, cfg)?;
     }
 
     let result = run_cell(&CellRun {
@@ -295,6 +270,90 @@ fn run_one(
         display.say(format!("  failed: {e}"));
     }
     Ok(status)
+}
+
+/// What the speed step of a cell left: its measurement (or the error that stopped it), or
+/// a model that does not run under the memory cap.
+enum SpeedStep {
+    Measured {
+        error: Option<String>,
+        peak: Option<u64>,
+    },
+    DoesNotFit {
+        cell_id: i64,
+        verdict: Verdict,
+        why: String,
+        peak: Option<u64>,
+    },
+}
+
+/// The cell's speed tests (`-p`, `-n`) unless the store has them; a model that does not run
+/// under the cap is not evaluated under it either.
+fn speed_step(
+    store: &Store,
+    run_id: i64,
+    info: &CellInfo,
+    path: &Path,
+    cfg: &SweepConfig<'_>,
+) -> Result<SpeedStep> {
+    let none = SpeedStep::Measured {
+        error: None,
+        peak: None,
+    };
+    let Some(speed) = &cfg.speed else {
+        return Ok(none);
+    };
+    let cell_id = store.upsert_cell(run_id, info)?;
+    let have = store.speed(cell_id)?;
+    let wanted = [(speed.n_prompt, 0), (0, speed.n_gen)];
+    let missing = wanted
+        .iter()
+        .any(|&(p, n)| (p > 0 || n > 0) && !have.iter().any(|s| s.n_prompt == p && s.n_gen == n));
+    if !missing {
+        return Ok(none);
+    }
+    let (error, peak, verdict) = measure_speed(
+        store,
+        cell_id,
+        path,
+        speed,
+        cfg.engine.backend.clone(),
+        cfg.mem_cap.as_ref(),
+        cfg.verbosity,
+    )?;
+    Ok(match verdict.filter(|v| *v != Verdict::Fits) {
+        Some(v) => SpeedStep::DoesNotFit {
+            cell_id,
+            verdict: v,
+            why: error.unwrap_or_else(|| v.as_str().to_string()),
+            peak,
+        },
+        None => SpeedStep::Measured { error, peak },
+    })
+}
+
+/// The model's serving footprint at `--serve-ctx`, unless the store has it (without the
+/// speed task, which measures it on its own). A served model's memory is the server's:
+/// nothing local to measure.
+fn serving_step(
+    store: &Store,
+    run_id: i64,
+    info: &CellInfo,
+    path: &Path,
+    cfg: &SweepConfig<'_>,
+) -> Result<()> {
+    if cfg.engine.backend.remote().is_some() {
+        return Ok(());
+    }
+    let cell_id = store.upsert_cell(run_id, info)?;
+    let measured = store
+        .memory(cell_id)?
+        .iter()
+        .any(|m| m.job == SERVE_JOB && m.n_ctx == Some(cfg.serve_ctx));
+    if !measured {
+        measure_serving(store, cell_id, path, cfg)?;
+    }
+    Ok(())
 }
 
 /// The speed test of a cell in its own worker (under the cap, after an uncapped reference
