@@ -236,5 +236,19 @@ fn refilled_and_moved_sequences_match_one_at_a_time() {
         same >= 5,
         "batched generations should match single ones: {same}/6"
     );
-    assert!(batched.stats().generation_steps > 0);
+    let stats = batched.stats();
+    assert!(stats.generation_steps > 0);
+    // Every generation step is filed under the depth it attended over: all 3 rows (idle
+    // slots padded), the prompts here short enough that the deepest sequence stays in 256.
+    let depths = &stats.generation_depths;
+    assert_eq!(
+        depths.iter().map(|d| d.steps).sum::<u64>(),
+        stats.generation_steps
+    );
+    assert_eq!(
+        depths.iter().map(|d| d.generated).sum::<u64>(),
+        stats.generated_tokens
+    );
+    assert!(depths.iter().all(|d| d.rows == 3 * d.steps), "{depths:?}");
+    assert_eq!(depths.iter().map(|d| d.kv_depth).collect::<Vec<_>>(), [256]);
 }
