@@ -1,12 +1,13 @@
 //! Bad input through the real binary: every kind of broken model file and bad name gives a
-//! one-line error naming the file and the problem, exit code 2, and no panic or abort.
+//! one-line error naming the file and the problem, exit code 2, and no panic or abort; and
+//! what `frontier quantize` records about a source that was itself made from a lossy file.
 
 mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{frontier, model, SMOLLM_Q4_1};
+use common::{frontier, model, SMOLLM_F16, SMOLLM_Q4_1};
 
 struct BadFiles {
     _dir: tempfile::TempDir,
@@ -160,6 +161,35 @@ fn quantize_refuses_to_overwrite_or_silently_requantize() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-requantize"));
     assert!(!fresh.exists());
+}
+
+/// The test F16 is Q4_1 dequantized; a quant made from it names the Q4_1 file as its source,
+/// which is what bounds its quality (the reports' "quality is at most that of Q4_1").
+#[test]
+fn a_quant_of_a_derived_file_names_the_lossy_file_it_comes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("from-f16.Q4_0.gguf");
+    let out = frontier()
+        .args(["quantize", "-q"])
+        .arg(model(SMOLLM_F16))
+        .arg(&dst)
+        .arg("Q4_0")
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let inspect = |path: &Path| {
+        let o = frontier()
+            .args(["inspect", "--json"])
+            .arg(path)
+            .output()
+            .unwrap();
+        common::assert_success(&o);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["quantized_from"].as_str().map(str::to_string)
+    };
+    let f16_from = inspect(&model(SMOLLM_F16)).expect("the test F16 records its Q4_1 source");
+    assert!(f16_from.starts_with("Q4_1 "), "{f16_from}");
+    assert_eq!(inspect(&dst).as_deref(), Some(f16_from.as_str()));
 }
 
 #[test]
