@@ -76,20 +76,24 @@ pub fn run(args: &QuantizeArgs, quiet: bool) -> Result<i32> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let start = Instant::now();
-    let src_sha = crate::hashing::HashCache::default_location().sha256_file(&args.src, |_| {})?;
     // A source that was itself made from a lossy file passes that file on: it bounds the
     // quality of everything made from it (F16 from Q4_1, then Q2_K from that F16).
-    let quantized_from = src.requantized_from().unwrap_or_else(|| {
-        format!(
-            "{} {} sha256:{}",
-            src.file_type,
-            args.src
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            &src_sha[..16]
-        )
-    });
+    let quantized_from = match src.requantized_from() {
+        Some(lossy_ancestor) => lossy_ancestor,
+        None => {
+            let sha =
+                crate::hashing::HashCache::default_location().sha256_file(&args.src, |_| {})?;
+            format!(
+                "{} {} sha256:{}",
+                src.file_type,
+                args.src
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default(),
+                &sha[..16]
+            )
+        }
+    };
     let result = quantize(
         &args.src,
         &partial,
