@@ -241,6 +241,7 @@ pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
         stream_per_seq: false,
         type_k: run.cache_type_k,
         type_v: run.cache_type_v,
+        batch_rows: 0,
     };
     Ok((model, context))
 }
@@ -257,8 +258,12 @@ pub fn engine_settings(
     if batch.parallel == Some(0) {
         return Err(bad_input("--parallel must be at least 1"));
     }
+    if batch.batch_rows == Some(0) {
+        return Err(bad_input("--batch-rows must be at least 1"));
+    }
     let (mut model, mut context) = run_options(run)?;
     context.n_ctx = batch.ctx.unwrap_or(0);
+    context.batch_rows = batch.batch_rows.unwrap_or(0);
     if let Some(note) = crate::memory::guard::adapt_options(mem_cap, &mut model) {
         if !quiet {
             eprintln!("note: {note}");

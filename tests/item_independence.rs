@@ -1,7 +1,8 @@
 //! An item's result is a property of the item and the model, not of the run: the stored
 //! log-probabilities (MMLU) and generations (GSM8K with shared exemplars) of an item are
 //! byte-identical whether it runs alone or among others (among 10 generations, some start
-//! while others are generating, and the last finish with slots idle). The subjects chosen are those whose
+//! while others are generating, and the last finish with slots idle; with `--batch-rows 4`
+//! in two batches kept in order of depth). The subjects chosen are those whose
 //! first questions begin alike ("What is the term for …", "Statement 1| …"), where a prefix
 //! found by comparing the run's prompts would run into the questions.
 
@@ -88,5 +89,27 @@ fn shared_exemplar_generations_do_not_depend_on_the_other_items() {
             one["test/0"], four["test/0"],
             "{name}: test/0 alone and among 4"
         );
+        // `--batch-rows 4`: ten requests in 8 slots, two batches kept in order of depth
+        // (sequences moved between KV streams as requests come and go), then the last
+        // requests in one.
+        let rows4 = |limit: &str, name: &str| {
+            let extra = [
+                "--limit",
+                limit,
+                "--gsm8k-max-tokens",
+                "64",
+                "--batch-rows",
+                "4",
+            ];
+            run(&dir.path().join(name), &[task, &extra[..]].concat())
+        };
+        let four = rows4("4", &format!("{name}-4-rows4"));
+        let ten = rows4("10", &format!("{name}-10-rows4"));
+        for (id, item) in &four {
+            assert_eq!(
+                &ten[id], item,
+                "{name}: {id} among 4 and among 10, batches of 4"
+            );
+        }
     }
 }

@@ -242,9 +242,19 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
             by_depth.join("; ")
         ));
     }
-    for r in &o.contexts {
+    if st.moved_sequences > 0 {
         s.push_str(&format!(
-            "{} context: {} tokens, {} sequences{}, KV cache {}\n",
+            "generation batches kept in order of depth: {} sequences moved to another KV stream\n",
+            st.moved_sequences
+        ));
+    }
+    for r in &o.contexts {
+        let batches = match r.batch_rows {
+            n if n > 0 && n < r.n_seq => format!(" decoded in batches of {n}"),
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            "{} context: {} tokens, {} sequences{batches}{}, KV cache {}\n",
             if r.generates { "generation" } else { "scoring" },
             r.n_ctx,
             r.n_seq,

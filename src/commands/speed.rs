@@ -275,6 +275,7 @@ fn speed_config(
             stream_per_seq: false,
             type_k: inst.type_k,
             type_v: inst.type_v,
+            batch_rows: 0,
         },
     })
 }

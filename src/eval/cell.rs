@@ -58,6 +58,10 @@ pub fn cell_for_model(
             "n_ubatch": context.n_ubatch,
             "parallel": parallel,
             "flash_attn": context.flash_attn,
+            "batch_rows": match context.batch_rows {
+                0 => json!("all"),
+                n => json!(n),
+            },
             "gpu_layers": model.gpu_layers,
             "use_mmap": model.use_mmap,
             "use_mlock": model.use_mlock,

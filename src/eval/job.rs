@@ -49,6 +49,9 @@ pub struct EvalReady {
     /// The context is for generation (a KV stream per sequence), not scoring.
     #[serde(default)]
     pub generates: bool,
+    /// Generated tokens per decode (`ContextOptions::batch_rows`; 0: all sequences at once).
+    #[serde(default)]
+    pub batch_rows: u32,
 }
 
 /// What an evaluation worker reports, one per line.

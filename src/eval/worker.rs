@@ -102,6 +102,9 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             ctx.n_ctx = parallel::context_cells(longest_prefix, longest_own, parallel, generates);
         }
         ctx.flash_attn = ctx.flash_attn.for_decoding(cpu_only);
+        if !generates {
+            ctx.batch_rows = 0;
+        }
         let mut engine = model.engine(&ctx)?;
         let opts = engine.options().clone();
         // An explicit `--ctx` is shared out among the sequences, as llama-server does.
@@ -118,6 +121,7 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             threads: opts.threads,
             parallel_reason,
             generates,
+            batch_rows: if opts.unified() { 0 } else { opts.batch_rows },
         }))?;
         for u in &too_big {
             let whose = format!("each of the {} sequences'", opts.n_seq_max);

@@ -77,6 +77,7 @@ fn context(n_ctx: u32, threads: u32) -> ContextOptions {
         stream_per_seq: false,
         type_k: Default::default(),
         type_v: Default::default(),
+        batch_rows: 0,
     }
 }
 

@@ -291,9 +291,12 @@ fn huge_allocation_fails_with_memory_error() {
 #[test]
 fn processes_together_cannot_pass_the_memory_limit() {
     // Each child stays under RLIMIT_AS (1 GiB); only the run's memory cgroup stops the sum.
+    // The CPU limit is not the one under test: on a loaded machine, reclaim inside a full
+    // cgroup charged one child more than short_policy's 1 s (SIGXCPU before the cgroup acted).
     let policy = SandboxPolicy {
         memory_bytes: 1 << 30,
         wall_timeout_ms: 5_000,
+        cpu_seconds: 10,
         ..short_policy()
     };
     let Some(sandbox) = bwrap_sandbox(policy) else {

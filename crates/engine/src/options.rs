@@ -75,6 +75,11 @@ pub struct ContextOptions {
     pub type_k: CacheType,
     #[serde(default)]
     pub type_v: CacheType,
+    /// With a KV stream per sequence: generated tokens decoded together in one
+    /// `llama_decode`, a fixed number so that a request's arithmetic does not depend on the
+    /// others (idle rows are padded). 0: every sequence at once.
+    #[serde(default)]
+    pub batch_rows: u32,
 }
 
 /// A KV cache element type, named as llama.cpp names it (`-ctk q8_0`).
@@ -203,6 +208,7 @@ impl Default for ContextOptions {
             stream_per_seq: false,
             type_k: CacheType::F16,
             type_v: CacheType::F16,
+            batch_rows: 0,
         }
     }
 }

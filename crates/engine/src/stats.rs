@@ -33,6 +33,9 @@ pub struct EngineStats {
     /// stream per sequence only): the shape to compare with llama.cpp's own rate.
     #[serde(default)]
     pub generation_depths: Vec<DepthSteps>,
+    /// Sequences moved to another KV stream to keep generation batches in order of depth.
+    #[serde(default)]
+    pub moved_sequences: u64,
 }
 
 /// The generation steps that attended over `kv_depth` KV cells. With a KV stream per
@@ -69,6 +72,7 @@ impl EngineStats {
         self.full_step_tokens += o.full_step_tokens;
         self.full_step_ms += o.full_step_ms;
         self.retried_requests += o.retried_requests;
+        self.moved_sequences += o.moved_sequences;
         for d in &o.generation_depths {
             self.add_depth_step(d);
         }

@@ -42,6 +42,21 @@ struct Step {
     padding: Vec<i32>,
     /// KV cells the deepest sequence holds after this step (a KV stream per sequence only).
     deepest: Option<u32>,
+    /// Sequence ids the batch is for (a generation step).
+    rows: u64,
+}
+
+impl Step {
+    fn new(slots: usize) -> Step {
+        Step {
+            row_of_slot: vec![None; slots],
+            tokens: 0,
+            prefill: 0,
+            padding: Vec::new(),
+            deepest: None,
+            rows: 0,
+        }
+    }
 }
 
 /// The state of a continuous-batching run over a list of requests.
@@ -59,6 +74,8 @@ struct Batcher<'r> {
     n_ctx_free: usize,
     unified: bool,
     n_batch: usize,
+    n_seq_max: usize,
+    batch_rows: u32,
 }
 
 pub(crate) fn run(
@@ -78,17 +95,47 @@ pub(crate) fn run(
             b.compact(e)?;
         }
         // llama.cpp puts sequences in one ubatch (one pass over the weights) only in
-        // increasing, consecutive id order, so the batch is built in sequence order.
+        // increasing, consecutive id order, so a batch is built in sequence order.
         b.slots.sort_by_key(|s| s.seq);
-        let step = b.build_batch(e)?;
-        let started = Instant::now();
-        e.decode_batch()?;
-        for &seq in &step.padding {
-            e.clear_seq(seq)?;
+        let mut finished = Vec::new();
+        if let Some(step) = b.build_prefill(e)? {
+            decode_step(e, &step)?;
+            finished = b.sample(e, &step)?;
+        } else {
+            for group in b.groups() {
+                let Some(step) = b.build_generation(e, group)? else {
+                    continue;
+                };
+                decode_step(e, &step)?;
+                finished.extend(b.sample(e, &step)?);
+            }
         }
-        record_step(e, &step, started.elapsed().as_secs_f64() * 1e3);
-        let finished = b.sample(e, &step)?;
-        b.retire(e, &finished, on_done)?;
+        b.retire(e, &mut finished, on_done)?;
+    }
+}
+
+/// Decodes one batch, drops its throwaway tokens and files its time.
+fn decode_step(e: &mut LlamaEngine<'_>, step: &Step) -> Result<()> {
+    let started = Instant::now();
+    e.decode_batch()?;
+    for &seq in &step.padding {
+        e.clear_seq(seq)?;
+    }
+    record_step(e, step, started.elapsed().as_secs_f64() * 1e3);
+    Ok(())
+}
+
+/// Sequences decoded together in one generation batch with a KV stream per sequence
+/// (`ContextOptions::batch_rows`, 0 for all). llama.cpp attends every row of a batch over
+/// as many cells as its deepest sequence holds, so smaller batches keep a short sequence
+/// from paying for a long one, and the last few requests of a run from paying for a full
+/// batch; larger ones read the weights fewer times per step. Every batch holds exactly this
+/// many rows (idle ids decode a throwaway token), so a request's arithmetic is the same
+/// whichever requests run beside it.
+fn rows_per_batch(batch_rows: u32, n_seq_max: usize) -> usize {
+    match batch_rows as usize {
+        0 => n_seq_max.max(1),
+        n => n.clamp(1, n_seq_max.max(1)),
     }
 }
 
@@ -128,6 +175,8 @@ impl<'r> Batcher<'r> {
             n_ctx_free: n_ctx.saturating_sub(prefix_cells),
             unified,
             n_batch: e.options.n_batch as usize,
+            n_seq_max: e.options.n_seq_max as usize,
+            batch_rows: e.options.batch_rows,
         })
     }
 
@@ -141,10 +190,10 @@ impl<'r> Batcher<'r> {
             let need = (r.prompt.len() - shared + r.max_tokens).min(self.n_ctx_free);
             let fits =
                 !self.unified || self.reserved + need <= self.n_ctx_free || self.slots.is_empty();
-            let Some(seq) = self.free_seqs.last().copied().filter(|_| fits) else {
+            if !fits || self.free_seqs.is_empty() {
                 break;
-            };
-            self.free_seqs.pop();
+            }
+            let seq = self.place(e, r.prompt.len())?;
             self.reserved += need;
             e.share_prefix(seq, shared)?;
             self.slots.push(Slot {
@@ -163,43 +212,114 @@ impl<'r> Batcher<'r> {
         Ok(())
     }
 
-    /// Fills the next batch. While a slot still has prompt tokens to decode, the batch is
-    /// that slot's prompt alone (up to `n_batch` tokens; logits only for the prompt's last
-    /// token); otherwise it is one token for every sequence slot. The batch's shape picks
-    /// llama.cpp's kernels, and their arithmetic differs in the last bits between shapes, so
-    /// a request's tokens are never decoded beside another's prompt, and generation steps
-    /// always have every slot filled: what a request generates does not depend on which
-    /// other requests run beside it (GSM8K `gsm8k_cot` 5 items, 8 slots: the same 5 outputs
-    /// alone, among 5 or among 20; without the padding 1 of 5).
-    fn build_batch(&mut self, e: &mut LlamaEngine<'_>) -> Result<Step> {
+    /// Takes a free sequence id for a new request whose prompt ends `depth` cells deep. With
+    /// one batch for all sequences any id does (the lowest). With several, the batches are
+    /// kept in order of depth — every sequence of a lower batch at least as deep as every
+    /// sequence of a higher one — so that a batch of short sequences does not attend over a
+    /// long one's cells: the free id is filled by moving the deepest sequence of the higher
+    /// batches down into it (or the shallowest of the lower batches up) until the hole sits
+    /// where the new request belongs. Sequences keep their relative depths while they
+    /// generate, so only an admission can break the order.
+    fn place(&mut self, e: &mut LlamaEngine<'_>, depth: usize) -> Result<i32> {
+        let Some(mut hole) = self.free_seqs.pop() else {
+            bail!("no free sequence id for a new request");
+        };
+        let rows = rows_per_batch(self.batch_rows, self.n_seq_max) as i32;
+        if self.unified || rows as usize >= self.n_seq_max {
+            return Ok(hole);
+        }
+        let depth_of = |s: &Slot| s.pos as usize + s.pending.len();
+        loop {
+            let batch = hole / rows;
+            // A deeper sequence in a higher batch comes down into the hole, or a shallower
+            // one in a lower batch goes up into it.
+            let down = (0..self.slots.len())
+                .filter(|&i| self.slots[i].seq / rows > batch && depth_of(&self.slots[i]) > depth)
+                .max_by_key(|&i| (depth_of(&self.slots[i]), -self.slots[i].seq));
+            let up = (0..self.slots.len())
+                .filter(|&i| self.slots[i].seq / rows < batch && depth_of(&self.slots[i]) < depth)
+                .min_by_key(|&i| (depth_of(&self.slots[i]), self.slots[i].seq));
+            let Some(i) = down.or(up) else {
+                return Ok(hole);
+            };
+            let from = self.slots[i].seq;
+            e.move_seq(from, hole)?;
+            self.slots[i].seq = hole;
+            e.stats.moved_sequences += 1;
+            hole = from;
+        }
+    }
+
+    /// While a slot still has prompt tokens to decode, the next batch is that slot's prompt
+    /// alone (up to `n_batch` tokens; logits only for the prompt's last token). The batch's
+    /// shape picks llama.cpp's kernels, and their arithmetic differs in the last bits between
+    /// shapes, so a request's tokens are never decoded beside another's prompt.
+    fn build_prefill(&mut self, e: &mut LlamaEngine<'_>) -> Result<Option<Step>> {
+        let Some(si) = self.slots.iter().position(|s| !s.pending.is_empty()) else {
+            return Ok(None);
+        };
         e.batch.clear();
         e.logit_rows.clear();
-        let mut step = Step {
-            row_of_slot: vec![None; self.slots.len()],
-            tokens: 0,
-            prefill: 0,
-            padding: Vec::new(),
-            deepest: None,
-        };
-        if let Some(si) = self.slots.iter().position(|s| !s.pending.is_empty()) {
-            let s = &mut self.slots[si];
-            let take = s.pending.len().min(self.n_batch);
-            let done_prompt = take == s.pending.len();
-            for (k, &t) in s.pending[..take].iter().enumerate() {
-                let want = done_prompt && k + 1 == take;
-                e.add_token(t, s.pos, s.seq, want)?;
-                if want {
-                    step.row_of_slot[si] = Some(e.logit_rows.len());
-                    e.logit_rows.push(step.tokens as i32);
-                }
-                s.pos += 1;
-                step.tokens += 1;
+        let mut step = Step::new(self.slots.len());
+        let s = &mut self.slots[si];
+        let take = s.pending.len().min(self.n_batch);
+        let done_prompt = take == s.pending.len();
+        for (k, &t) in s.pending[..take].iter().enumerate() {
+            let want = done_prompt && k + 1 == take;
+            e.add_token(t, s.pos, s.seq, want)?;
+            if want {
+                step.row_of_slot[si] = Some(e.logit_rows.len());
+                e.logit_rows.push(step.tokens as i32);
             }
-            s.pending.drain(..take);
-            step.prefill = take as u64;
-            return Ok(step);
+            s.pos += 1;
+            step.tokens += 1;
         }
+        s.pending.drain(..take);
+        step.prefill = take as u64;
+        Ok(Some(step))
+    }
+
+    /// The sequence ids decoded together in one generation batch: all of them with one KV
+    /// stream, else consecutive runs of [`rows_per_batch`] ids.
+    fn groups(&self) -> Vec<std::ops::Range<i32>> {
+        let n = self.n_seq_max as i32;
+        let rows = if self.unified {
+            n
+        } else {
+            rows_per_batch(self.batch_rows, self.n_seq_max) as i32
+        };
+        (0..n)
+            .step_by(rows as usize)
+            .map(|lo| lo..(lo + rows).min(n))
+            .collect()
+    }
+
+    /// One token for every generating slot whose sequence id is in `ids`; `None` when no
+    /// slot there generates. With a stream per sequence every id of the group gets a row:
+    /// an idle one decodes a throwaway token (cleared after the step, its logits asked for
+    /// like the others'), so a request's tokens meet the same kernels whether 1 or all
+    /// requests run (GSM8K `gsm8k_cot` 5 items, 8 slots: the same 5 outputs alone, among 5
+    /// or among 20; without the padding 1 of 5).
+    fn build_generation(
+        &mut self,
+        e: &mut LlamaEngine<'_>,
+        ids: std::ops::Range<i32>,
+    ) -> Result<Option<Step>> {
+        if !self
+            .slots
+            .iter()
+            .any(|s| ids.contains(&s.seq) && s.next.is_some())
+        {
+            return Ok(None);
+        }
+        e.batch.clear();
+        e.logit_rows.clear();
+        let mut step = Step::new(self.slots.len());
+        step.rows = ids.len() as u64;
         for (si, s) in self.slots.iter_mut().enumerate() {
+            if !ids.contains(&s.seq) {
+                continue;
+            }
             if let Some(t) = s.next.take() {
                 e.add_token(t, s.pos, s.seq, true)?;
                 step.row_of_slot[si] = Some(e.logit_rows.len());
@@ -208,11 +328,13 @@ impl<'r> Batcher<'r> {
                 step.tokens += 1;
             }
         }
-        // Every generation step has the same shape, one row per sequence slot: an idle slot
-        // decodes a throwaway token (cleared after the step, its logits asked for like the
-        // others'), so a request's tokens meet the same kernels whether 1 or 8 requests run.
         if !self.unified {
-            let mut idle = self.free_seqs.clone();
+            let mut idle: Vec<i32> = self
+                .free_seqs
+                .iter()
+                .copied()
+                .filter(|q| ids.contains(q))
+                .collect();
             idle.sort_unstable();
             for seq in idle {
                 e.add_token(0, 0, seq, true)?;
@@ -220,9 +342,14 @@ impl<'r> Batcher<'r> {
                     .push(step.tokens as i32 + step.padding.len() as i32);
                 step.padding.push(seq);
             }
-            step.deepest = self.slots.iter().map(|s| s.pos as u32).max();
+            step.deepest = self
+                .slots
+                .iter()
+                .filter(|s| ids.contains(&s.seq))
+                .map(|s| s.pos as u32)
+                .max();
         }
-        Ok(step)
+        Ok(Some(step))
     }
 
     /// Greedy next token for every slot that got logits; returns the slots that finished
@@ -262,10 +389,12 @@ impl<'r> Batcher<'r> {
     fn retire(
         &mut self,
         e: &mut LlamaEngine<'_>,
-        finished: &[(usize, StopReason)],
+        finished: &mut [(usize, StopReason)],
         on_done: &mut dyn FnMut(usize, GenResult) -> Result<()>,
     ) -> Result<()> {
-        for &(si, reason) in finished.iter().rev() {
+        // Highest slot first: `swap_remove` moves only slots already handled.
+        finished.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+        for &(si, reason) in finished.iter() {
             let s = self.slots.swap_remove(si);
             e.clear_seq(s.seq)?;
             release(&mut self.free_seqs, s.seq);
@@ -319,7 +448,7 @@ fn record_step(e: &mut LlamaEngine<'_>, step: &Step, ms: f64) {
     if generated > 0 {
         e.stats.generation_steps += 1;
     }
-    if step.prefill == 0 && generated == u64::from(e.options.n_seq_max) {
+    if step.prefill == 0 && generated == step.rows {
         e.stats.full_step_tokens += generated;
         e.stats.full_step_ms += ms;
     }
