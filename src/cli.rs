@@ -621,10 +621,10 @@ pub struct BatchArgs {
     /// Context size (default: sized from the longest prompt × --parallel).
     #[arg(long)]
     pub ctx: Option<u32>,
-    /// Generation: decode the --parallel sequences in batches of N, kept in order of depth
-    /// (default: all in one batch). Every batch has N rows (idle sequences padded), so an
-    /// item's result does not depend on the others; results differ in the last bits
-    /// between values of N.
+    /// Generation: decode the --parallel sequences in batches of N (rounded down to a
+    /// divisor of --parallel), kept in order of depth (default: all in one batch). Every
+    /// batch has N rows (idle sequences padded), so an item's result does not depend on the
+    /// others; results differ in the last bits between values of N.
     #[arg(long = "batch-rows", value_name = "N")]
     pub batch_rows: Option<u32>,
 }

@@ -121,7 +121,11 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             threads: opts.threads,
             parallel_reason,
             generates,
-            batch_rows: if opts.unified() { 0 } else { opts.batch_rows },
+            batch_rows: if opts.unified() {
+                0
+            } else {
+                opts.generation_batch_rows()
+            },
         }))?;
         for u in &too_big {
             let whose = format!("each of the {} sequences'", opts.n_seq_max);

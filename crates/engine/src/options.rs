@@ -175,6 +175,26 @@ impl ContextOptions {
         !self.stream_per_seq || self.n_seq_max <= 1
     }
 
+    /// Sequences decoded together in one generation batch: all of them with one KV stream
+    /// or `batch_rows` 0, else `batch_rows` rounded down to a divisor of `n_seq_max`.
+    /// llama.cpp attends every row of a batch over as many cells as its deepest sequence
+    /// holds, so smaller batches keep a short sequence from paying for a long one, and the
+    /// last few requests of a run from paying for a full batch; larger ones read the weights
+    /// fewer times per step. Every batch holds exactly this many rows (idle ids decode a
+    /// throwaway token; a divisor, so the last batch is not shorter), and a request's
+    /// arithmetic is the same whichever requests run beside it.
+    pub fn generation_batch_rows(&self) -> u32 {
+        let n = self.n_seq_max.max(1);
+        match self.batch_rows {
+            0 => n,
+            _ if self.unified() => n,
+            asked => (1..=asked.min(n))
+                .rev()
+                .find(|&r| n.is_multiple_of(r))
+                .unwrap_or(1),
+        }
+    }
+
     /// KV streams: the working sequences' and the shared prefix's.
     pub fn streams(&self) -> u32 {
         if self.unified() {
@@ -210,5 +230,30 @@ impl Default for ContextOptions {
             type_v: CacheType::F16,
             batch_rows: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ContextOptions;
+
+    #[test]
+    fn generation_batches_divide_the_sequences_evenly() {
+        let rows = |batch_rows, n_seq_max, stream_per_seq| {
+            ContextOptions {
+                batch_rows,
+                n_seq_max,
+                stream_per_seq,
+                ..ContextOptions::default()
+            }
+            .generation_batch_rows()
+        };
+        assert_eq!(rows(0, 8, true), 8);
+        assert_eq!(rows(4, 8, true), 4);
+        assert_eq!(rows(3, 8, true), 2);
+        assert_eq!(rows(5, 6, true), 3);
+        assert_eq!(rows(16, 8, true), 8);
+        // One KV stream: every sequence in one batch, as before.
+        assert_eq!(rows(4, 8, false), 8);
     }
 }

@@ -75,7 +75,8 @@ struct Batcher<'r> {
     unified: bool,
     n_batch: usize,
     n_seq_max: usize,
-    batch_rows: u32,
+    /// Sequence ids per generation batch (`ContextOptions::generation_batch_rows`).
+    rows: usize,
 }
 
 pub(crate) fn run(
@@ -125,20 +126,6 @@ fn decode_step(e: &mut LlamaEngine<'_>, step: &Step) -> Result<()> {
     Ok(())
 }
 
-/// Sequences decoded together in one generation batch with a KV stream per sequence
-/// (`ContextOptions::batch_rows`, 0 for all). llama.cpp attends every row of a batch over
-/// as many cells as its deepest sequence holds, so smaller batches keep a short sequence
-/// from paying for a long one, and the last few requests of a run from paying for a full
-/// batch; larger ones read the weights fewer times per step. Every batch holds exactly this
-/// many rows (idle ids decode a throwaway token), so a request's arithmetic is the same
-/// whichever requests run beside it.
-fn rows_per_batch(batch_rows: u32, n_seq_max: usize) -> usize {
-    match batch_rows as usize {
-        0 => n_seq_max.max(1),
-        n => n.clamp(1, n_seq_max.max(1)),
-    }
-}
-
 impl<'r> Batcher<'r> {
     fn new(
         e: &LlamaEngine<'_>,
@@ -176,7 +163,7 @@ impl<'r> Batcher<'r> {
             unified,
             n_batch: e.options.n_batch as usize,
             n_seq_max: e.options.n_seq_max as usize,
-            batch_rows: e.options.batch_rows,
+            rows: e.options.generation_batch_rows() as usize,
         })
     }
 
@@ -224,10 +211,10 @@ impl<'r> Batcher<'r> {
         let Some(mut hole) = self.free_seqs.pop() else {
             bail!("no free sequence id for a new request");
         };
-        let rows = rows_per_batch(self.batch_rows, self.n_seq_max) as i32;
-        if self.unified || rows as usize >= self.n_seq_max {
+        if self.rows >= self.n_seq_max {
             return Ok(hole);
         }
+        let rows = self.rows as i32;
         let depth_of = |s: &Slot| s.pos as usize + s.pending.len();
         loop {
             let batch = hole / rows;
@@ -279,19 +266,11 @@ impl<'r> Batcher<'r> {
         Ok(Some(step))
     }
 
-    /// The sequence ids decoded together in one generation batch: all of them with one KV
-    /// stream, else consecutive runs of [`rows_per_batch`] ids.
+    /// The sequence ids decoded together in each generation batch: consecutive runs of
+    /// `rows` ids.
     fn groups(&self) -> Vec<std::ops::Range<i32>> {
-        let n = self.n_seq_max as i32;
-        let rows = if self.unified {
-            n
-        } else {
-            rows_per_batch(self.batch_rows, self.n_seq_max) as i32
-        };
-        (0..n)
-            .step_by(rows as usize)
-            .map(|lo| lo..(lo + rows).min(n))
-            .collect()
+        let (n, rows) = (self.n_seq_max as i32, self.rows as i32);
+        (0..n).step_by(self.rows).map(|lo| lo..lo + rows).collect()
     }
 
     /// One token for every generating slot whose sequence id is in `ids`; `None` when no
