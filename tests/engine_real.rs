@@ -252,3 +252,49 @@ fn refilled_and_moved_sequences_match_one_at_a_time() {
     assert!(depths.iter().all(|d| d.rows == 3 * d.steps), "{depths:?}");
     assert_eq!(depths.iter().map(|d| d.kv_depth).collect::<Vec<_>>(), [256]);
 }
+
+/// With a KV stream per sequence a request's generation does not depend on the others in
+/// the context: alone (its steps padded with throwaway tokens to all 8 rows) or among ten
+/// requests in 8 slots (refills, then a tail of a few), the same text, token for token.
+#[test]
+fn generation_alone_or_among_others_is_identical() {
+    let m = load();
+    let mut e = m
+        .new_engine(&ContextOptions {
+            stream_per_seq: true,
+            ..opts(8 * 1024, 8)
+        })
+        .unwrap();
+    let prompts = [
+        "Once upon a time,",
+        "The sky is",
+        "def add(a, b):\n",
+        "Question: What is 2 + 3?\nAnswer:",
+        "List three colours:",
+        "My favourite food is",
+        "The capital of France is",
+        "import numpy as np\n",
+        "Dear Sir or Madam,",
+        "In 1492, Columbus",
+    ];
+    let limits = [48, 6, 12, 30, 5, 20, 16, 40, 10, 36];
+    let reqs: Vec<GenRequest> = prompts
+        .iter()
+        .zip(limits)
+        .map(|(p, max_tokens)| GenRequest {
+            prompt: e.tokenize(p, false).unwrap(),
+            max_tokens,
+            stop: Vec::new(),
+        })
+        .collect();
+    let together = e.generate(&reqs).unwrap();
+    for (r, t) in reqs.iter().zip(&together) {
+        let alone = e.generate(std::slice::from_ref(r)).unwrap();
+        assert_eq!(
+            alone[0].text,
+            t.text,
+            "prompt {:?}",
+            e.detokenize(&r.prompt)
+        );
+    }
+}
