@@ -21,6 +21,8 @@ mod model;
 pub mod projection;
 mod quantize;
 mod score;
+#[cfg(test)]
+mod step_shapes;
 mod stream;
 mod system;
 mod template;
