@@ -27,6 +27,19 @@ fn same_as_alone(
         .count()
 }
 
+/// Greedy generation requests for `prompts`, each with its own token limit and no stops.
+fn requests(tok: &dyn Tokenizer, prompts: &[&str], limits: &[usize]) -> Vec<GenRequest> {
+    prompts
+        .iter()
+        .zip(limits)
+        .map(|(p, &max_tokens)| GenRequest {
+            prompt: tok.tokenize(p, false).unwrap(),
+            max_tokens,
+            stop: Vec::new(),
+        })
+        .collect()
+}
+
 fn opts(n_ctx: u32, n_seq: u32) -> ContextOptions {
     ContextOptions {
         n_ctx,
@@ -215,15 +228,7 @@ fn refilled_and_moved_sequences_match_one_at_a_time() {
     // The first request outlives the others; the fifth outlives the sixth, which ends last
     // of the refills, so the fifth's sequence is moved down into the sixth's freed id.
     let limits = [24, 3, 3, 3, 20, 5];
-    let reqs: Vec<GenRequest> = prompts
-        .iter()
-        .zip(limits)
-        .map(|(p, max_tokens)| GenRequest {
-            prompt: single.tokenize(p, false).unwrap(),
-            max_tokens,
-            stop: Vec::new(),
-        })
-        .collect();
+    let reqs = requests(&single, &prompts, &limits);
     let together = batched.generate(&reqs).unwrap();
     let moves = batched
         .trace()
@@ -278,15 +283,7 @@ fn generation_alone_or_among_others_is_identical() {
         "In 1492, Columbus",
     ];
     let limits = [48, 6, 12, 30, 5, 20, 16, 40, 10, 36];
-    let reqs: Vec<GenRequest> = prompts
-        .iter()
-        .zip(limits)
-        .map(|(p, max_tokens)| GenRequest {
-            prompt: e.tokenize(p, false).unwrap(),
-            max_tokens,
-            stop: Vec::new(),
-        })
-        .collect();
+    let reqs = requests(&e, &prompts, &limits);
     let together = e.generate(&reqs).unwrap();
     for (r, t) in reqs.iter().zip(&together) {
         let alone = e.generate(std::slice::from_ref(r)).unwrap();

@@ -25,8 +25,8 @@ fn test_model() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// Decodes `tokens[i]` at position `depth[i]` of sequence `i`, all in one step; returns each
-/// row's logits and removes the decoded cells again.
+/// Decodes `tokens[i]` at position `depth[i]` of sequence `i` (slices of one length), all in
+/// one step; returns each row's logits and removes the decoded cells again.
 fn step(e: &mut LlamaEngine<'_>, tokens: &[Token], depth: &[i32]) -> Result<Vec<Vec<f32>>> {
     e.batch.clear();
     e.logit_rows.clear();
@@ -38,7 +38,7 @@ fn step(e: &mut LlamaEngine<'_>, tokens: &[Token], depth: &[i32]) -> Result<Vec<
     let logits = (0..tokens.len())
         .map(|i| e.logits(i).map(<[f32]>::to_vec))
         .collect::<Result<Vec<_>>>()?;
-    for (i, &pos) in depth.iter().enumerate().take(tokens.len()) {
+    for (i, &pos) in depth.iter().enumerate() {
         e.ctx
             .clear_kv_cache_seq(Some(i as u32), Some(pos as u32), None)
             .map_err(|err| anyhow::anyhow!("{err}"))?;
