@@ -93,6 +93,9 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             );
         }
     }
+    // The items' prompts (a full MMLU's are ~80 MB) are not needed past this point; the
+    // lm-eval export rebuilds each run's plan in turn.
+    drop(plans);
     let mut out = std::io::stdout().lock();
     out.write_all(render_summary(&summaries, &wall_ms).as_bytes())?;
     if !quiet {

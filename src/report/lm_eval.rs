@@ -9,7 +9,10 @@
 //! them, under keys lm-eval does not use: `frontier` at the top (version, format per task,
 //! store path) and `frontier_format` in each task's config metadata.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -136,7 +139,10 @@ struct Leaf {
     n_shot: usize,
     higher_is_better: Value,
     original: usize,
-    samples: Vec<String>,
+    /// Its samples file, already written.
+    samples: PathBuf,
+    /// lm-eval's task hash: sha256 of every sample's doc, prompt and target hashes.
+    task_hash: String,
 }
 
 impl Leaf {
@@ -176,6 +182,17 @@ pub fn write_cell(
         .and_then(Value::as_str)
         .map_or(Source::Embedded, Source::from_description);
     let runs = primary_runs(store, cell)?;
+    let model_name = Path::new(&cell.info.model_path)
+        .file_name()
+        .map_or(cell.info.model.clone(), |f| {
+            f.to_string_lossy().into_owned()
+        });
+    let folder = dir.join(sanitize(&model_name));
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    let samples = SampleFiles {
+        folder: folder.clone(),
+        stamp: stamp(std::time::SystemTime::now()),
+    };
     let mut leaves = Vec::new();
     let mut formats = BTreeMap::new();
     for (task, format, run) in &runs {
@@ -184,40 +201,32 @@ pub fn write_cell(
             continue;
         }
         formats.insert(task.as_str().to_string(), format.as_str().to_string());
-        let context = |item: &ItemRow| -> String { rebuilt_prompt(cell, run, item) };
+        // The run's plan, rebuilt once for its items' prompts and dropped with the run.
+        let plan = OnceCell::new();
+        let context = |item: &ItemRow| -> String {
+            let plan =
+                plan.get_or_init(|| crate::tasks::rebuild::rebuild_plan(run, &cell.info).ok());
+            rebuilt_prompt(plan.as_ref(), item)
+        };
         match task {
-            TaskName::Mmlu => leaves.extend(mmlu_leaves(&source, run, &items, *format, &context)?),
-            TaskName::Gsm8k | TaskName::Gsm8kCot => {
-                leaves.push(gsm8k_leaf(&source, *task, run, &items, *format, &context)?)
-            }
-            TaskName::Humaneval => {
-                leaves.push(humaneval_leaf(&source, run, &items, *format, &context)?)
-            }
+            TaskName::Mmlu => leaves.extend(mmlu_leaves(
+                &source, run, &items, *format, &context, &samples,
+            )?),
+            TaskName::Gsm8k | TaskName::Gsm8kCot => leaves.push(gsm8k_leaf(
+                &source, *task, run, &items, *format, &context, &samples,
+            )?),
+            TaskName::Humaneval => leaves.push(humaneval_leaf(
+                &source, run, &items, *format, &context, &samples,
+            )?),
         }
     }
-    let model_name = Path::new(&cell.info.model_path)
-        .file_name()
-        .map_or(cell.info.model.clone(), |f| {
-            f.to_string_lossy().into_owned()
-        });
-    let folder = dir.join(sanitize(&model_name));
-    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
-    let stamp = stamp(std::time::SystemTime::now());
-    let mut samples = Vec::new();
-    for leaf in &leaves {
-        let path = folder.join(format!("samples_{}_{stamp}.jsonl", leaf.name));
-        let mut text = leaf.samples.join("\n");
-        text.push('\n');
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        samples.push(path);
-    }
     let results = results_json(&leaves, cell, &model_name, started, &formats);
-    let path = folder.join(format!("results_{stamp}.json"));
+    let path = folder.join(format!("results_{}.json", samples.stamp));
     std::fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Written {
         results: path,
-        samples,
+        samples: leaves.into_iter().map(|l| l.samples).collect(),
     })
 }
 
@@ -249,24 +258,65 @@ fn primary_runs(store: &Store, cell: &StoredCell) -> Result<Vec<(TaskName, Forma
     Ok(best.into_iter().map(|(t, (f, r))| (t, f, r)).collect())
 }
 
-/// The prompt an item was asked (rebuilt from its protocol, checked against its hash), or
-/// a note saying it could not be rebuilt.
-fn rebuilt_prompt(cell: &StoredCell, run: &TaskRun, item: &ItemRow) -> String {
-    thread_local! {
-        static PLANS: std::cell::RefCell<BTreeMap<i64, Option<crate::tasks::TaskPlan>>> =
-            const { std::cell::RefCell::new(BTreeMap::new()) };
+/// The prompt an item was asked (rebuilt from its protocol's plan, checked against its
+/// hash), or a note saying it could not be rebuilt.
+fn rebuilt_prompt(plan: Option<&crate::tasks::TaskPlan>, item: &ItemRow) -> String {
+    match plan {
+        Some(p) => crate::tasks::rebuild::verified_prompt(p, item)
+            .unwrap_or_else(|e| format!("<prompt not rebuilt: {e}>")),
+        None => "<prompt not rebuilt>".to_string(),
     }
-    PLANS.with(|plans| {
-        let mut plans = plans.borrow_mut();
-        let plan = plans
-            .entry(run.id)
-            .or_insert_with(|| crate::tasks::rebuild::rebuild_plan(run, &cell.info).ok());
-        match plan {
-            Some(p) => crate::tasks::rebuild::verified_prompt(p, item)
-                .unwrap_or_else(|e| format!("<prompt not rebuilt: {e}>")),
-            None => "<prompt not rebuilt>".to_string(),
-        }
-    })
+}
+
+/// Where a cell's samples files go: `<folder>/samples_<task>_<stamp>.jsonl`.
+struct SampleFiles {
+    folder: PathBuf,
+    stamp: String,
+}
+
+impl SampleFiles {
+    fn create(&self, task: &str) -> Result<SampleWriter> {
+        let path = self
+            .folder
+            .join(format!("samples_{task}_{}.jsonl", self.stamp));
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(SampleWriter {
+            out: BufWriter::new(file),
+            path,
+            hashes: String::new(),
+        })
+    }
+}
+
+/// One leaf task's samples file, written a line at a time as the samples are made: a full
+/// MMLU's samples are ~180 MB, which held together were most of the parent's memory.
+struct SampleWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    /// Every line's doc, prompt and target hashes, in order: what the task hash hashes.
+    hashes: String,
+}
+
+impl SampleWriter {
+    fn push(&mut self, sample: Sample) -> Result<()> {
+        self.hashes.push_str(&sample.hashes);
+        writeln!(self.out, "{}", sample.line)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Flushes the file; returns its path and the task hash.
+    fn finish(mut self) -> Result<(PathBuf, String)> {
+        self.out
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok((self.path, sha256_hex(self.hashes.as_bytes())))
+    }
+}
+
+/// A sample as lm-eval logs it: its JSON line, and its doc, prompt and target hashes.
+struct Sample {
+    line: String,
+    hashes: String,
 }
 
 /// sha256 of `json.dumps(doc, indent=2, ensure_ascii=False)`.
@@ -289,7 +339,7 @@ fn sample_line(
     filter: &str,
     metric: &str,
     value: f64,
-) -> String {
+) -> Sample {
     let prompt = arguments
         .first()
         .and_then(|(_, a)| a.get("arg_0"))
@@ -298,7 +348,9 @@ fn sample_line(
         .to_string();
     // lm-eval's key order.
     let doc_hash = doc_hash(&doc);
+    let prompt_hash = sha256_hex(prompt.as_bytes());
     let target_hash = sha256_hex(target.as_bytes());
+    let hashes = format!("{doc_hash}{prompt_hash}{target_hash}");
     let pairs: Vec<(String, Value)> = vec![
         ("doc_id".into(), json!(doc_id)),
         ("doc".into(), doc),
@@ -312,11 +364,14 @@ fn sample_line(
         ("filter".into(), json!(filter)),
         ("metrics".into(), json!([metric])),
         ("doc_hash".into(), json!(doc_hash)),
-        ("prompt_hash".into(), json!(sha256_hex(prompt.as_bytes()))),
+        ("prompt_hash".into(), json!(prompt_hash)),
         ("target_hash".into(), json!(target_hash)),
         (metric.into(), json!(value)),
     ];
-    serde_json::to_string(&Ordered(pairs)).expect("a sample line serializes")
+    Sample {
+        line: serde_json::to_string(&Ordered(pairs)).expect("a sample line serializes"),
+        hashes,
+    }
 }
 
 fn index_of(item_id: &str) -> usize {
@@ -340,6 +395,7 @@ fn mmlu_leaves(
     items: &[ItemRow],
     format: Format,
     context: &dyn Fn(&ItemRow) -> String,
+    sample_files: &SampleFiles,
 ) -> Result<Vec<Leaf>> {
     let files = DatasetFiles::open("mmlu", source)?;
     let mut by_subject: BTreeMap<String, Vec<&ItemRow>> = BTreeMap::new();
@@ -353,8 +409,9 @@ fn mmlu_leaves(
     let mut leaves = Vec::new();
     for (subject, rows) in by_subject {
         let (questions, _) = mmlu::load(&files, &subject, mmlu::Split::Test)?;
+        let name = format!("mmlu_{subject}");
         let mut acc = Vec::new();
-        let mut samples = Vec::new();
+        let mut samples = sample_files.create(&name)?;
         for item in rows {
             let i = index_of(&item.item_id);
             let Some(q) = questions.get(i) else { continue };
@@ -406,9 +463,9 @@ fn mmlu_leaves(
                 "none",
                 "acc",
                 value,
-            ));
+            ))?;
         }
-        let name = format!("mmlu_{subject}");
+        let (samples, task_hash) = samples.finish()?;
         let description = crate::tasks::mmlu::description(&subject);
         leaves.push(Leaf {
             config: ordered(vec![
@@ -439,6 +496,7 @@ fn mmlu_leaves(
             n_shot: run.n_shot,
             higher_is_better: json!({"acc": true}),
             samples,
+            task_hash,
         });
     }
     Ok(leaves)
@@ -451,6 +509,7 @@ fn gsm8k_leaf(
     items: &[ItemRow],
     format: Format,
     context: &dyn Fn(&ItemRow) -> String,
+    sample_files: &SampleFiles,
 ) -> Result<Leaf> {
     let files = DatasetFiles::open("gsm8k", source)?;
     let (problems, _) = gsm8k::load(&files, "test")?;
@@ -460,9 +519,13 @@ fn gsm8k_leaf(
         &crate::tasks::gsm8k::STOPS
     };
     let gen_kwargs = json!({"until": stops, "do_sample": false, "temperature": 0.0});
+    let name = task.as_str().to_string();
     let mut strict = Vec::new();
     let mut flexible = Vec::new();
-    let mut lines = [Vec::new(), Vec::new()];
+    // lm-eval logs every strict-match sample, then every flexible-extract one: the first
+    // filter's go to the file as they are made, the second's wait (a few KB an item).
+    let mut samples = sample_files.create(&name)?;
+    let mut flexible_lines = Vec::new();
     for item in items {
         let i = index_of(&item.item_id);
         let Some(p) = problems.get(i) else { continue };
@@ -495,7 +558,7 @@ fn gsm8k_leaf(
                 .as_str()
                 .unwrap_or("[invalid]")
                 .to_string();
-            lines[k].push(sample_line(
+            let sample = sample_line(
                 i,
                 doc.clone(),
                 p.answer.clone(),
@@ -505,11 +568,18 @@ fn gsm8k_leaf(
                 filter,
                 "exact_match",
                 value,
-            ));
+            );
+            if k == 0 {
+                samples.push(sample)?;
+            } else {
+                flexible_lines.push(sample);
+            }
         }
     }
-    let name = task.as_str().to_string();
-    let [strict_lines, flexible_lines] = lines;
+    for sample in flexible_lines {
+        samples.push(sample)?;
+    }
+    let (samples, task_hash) = samples.finish()?;
     Ok(Leaf {
         config: ordered(vec![
             ("task", json!(name)),
@@ -543,7 +613,8 @@ fn gsm8k_leaf(
         version: json!(3.0),
         n_shot: run.n_shot,
         higher_is_better: json!({"exact_match": true}),
-        samples: strict_lines.into_iter().chain(flexible_lines).collect(),
+        samples,
+        task_hash,
     })
 }
 
@@ -553,13 +624,14 @@ fn humaneval_leaf(
     items: &[ItemRow],
     format: Format,
     context: &dyn Fn(&ItemRow) -> String,
+    sample_files: &SampleFiles,
 ) -> Result<Leaf> {
     let plus = TaskOptions::from_protocol(&run.protocol).is_some_and(|o| o.plus);
     let files = DatasetFiles::open("humaneval", source)?;
     let (tasks, _) = humaneval::load(&files, plus)?;
     let gen_kwargs = json!({"until": crate::tasks::humaneval::STOPS, "max_gen_toks": crate::tasks::humaneval::MAX_TOKENS, "do_sample": false});
     let mut pass = Vec::new();
-    let mut samples = Vec::new();
+    let mut samples = sample_files.create("humaneval")?;
     for item in items {
         let Some((i, t)) = tasks
             .iter()
@@ -599,8 +671,9 @@ fn humaneval_leaf(
             "create_test",
             "pass@1",
             value,
-        ));
+        ))?;
     }
+    let (samples, task_hash) = samples.finish()?;
     Ok(Leaf {
         config: ordered(vec![
             ("task", json!("humaneval")),
@@ -634,6 +707,7 @@ fn humaneval_leaf(
         n_shot: 0,
         higher_is_better: json!({"pass_at_k": true, "pass@1": true}),
         samples,
+        task_hash,
     })
 }
 
@@ -775,16 +849,7 @@ fn results_json(
         .collect();
     let task_hashes: Vec<(String, Value)> = leaves
         .iter()
-        .map(|l| {
-            let mut text = String::new();
-            for line in &l.samples {
-                let v: Value = serde_json::from_str(line).unwrap_or_default();
-                for key in ["doc_hash", "prompt_hash", "target_hash"] {
-                    text.push_str(v[key].as_str().unwrap_or_default());
-                }
-            }
-            (l.name.clone(), json!(sha256_hex(text.as_bytes())))
-        })
+        .map(|l| (l.name.clone(), json!(l.task_hash)))
         .collect();
     let obj = |pairs: Vec<(String, Value)>| serde_json::to_value(Ordered(pairs)).expect("ordered");
     let start = started

@@ -4,7 +4,7 @@
 //! of what the request asks: the request and event types belong to the job.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -127,12 +127,13 @@ fn watch_stop(pid: libc::pid_t, stop: Arc<AtomicBool>, done: Arc<AtomicBool>) ->
     })
 }
 
-/// Runs a worker: writes `request` as one JSON line to its stdin, calls `on_event` for each
-/// event line it prints, and reaps it. A memory cap, when given, holds the worker from its
-/// start; a cap that needs mmap off refuses a worker that maps its model.
+/// Runs a worker: writes `request` as one JSON line to its stdin (straight into the pipe,
+/// and dropped once written: a full MMLU job is ~100 MB), calls `on_event` for each event
+/// line it prints, and reaps it. A memory cap, when given, holds the worker from its start;
+/// a cap that needs mmap off refuses a worker that maps its model.
 pub fn run_worker<R: Serialize, E: DeserializeOwned>(
     command: &WorkerCommand,
-    request: &R,
+    request: R,
     cap: Option<&MemCap>,
     mut on_event: impl FnMut(E),
 ) -> Result<ChildOutcome> {
@@ -163,13 +164,15 @@ pub fn run_worker<R: Serialize, E: DeserializeOwned>(
         .clone()
         .map(|stop| watch_stop(pid, stop, ended.clone()));
 
-    let mut stdin = child.stdin.take().context("worker stdin")?;
-    let job_line = serde_json::to_string(request)?;
+    let stdin = child.stdin.take().context("worker stdin")?;
+    let mut job = BufWriter::new(stdin);
     // A worker that dies at once closes its stdin; its exit status says why.
-    let _ = stdin
-        .write_all(job_line.as_bytes())
-        .and_then(|_| stdin.write_all(b"\n"));
-    drop(stdin);
+    let _ = serde_json::to_writer(&mut job, &request)
+        .map_err(std::io::Error::from)
+        .and_then(|_| job.write_all(b"\n"))
+        .and_then(|_| job.flush());
+    drop(job);
+    drop(request);
 
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let stderr = child.stderr.take().context("worker stderr")?;

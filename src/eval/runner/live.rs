@@ -49,7 +49,7 @@ impl Threads {
         let worker_tx = tx.clone();
         let worker = std::thread::spawn(move || {
             let events = worker_tx.clone();
-            let outcome = run_worker(&command, &request, cap.as_ref(), move |e| {
+            let outcome = run_worker(&command, request, cap.as_ref(), move |e| {
                 let _ = events.send(Msg::Worker(e));
             });
             let _ = worker_tx.send(Msg::WorkerExit(outcome));
