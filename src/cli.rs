@@ -624,9 +624,15 @@ pub struct BatchArgs {
     /// Generation: decode the --parallel sequences in batches of N (rounded down to a
     /// divisor of --parallel), kept in order of depth (default: all in one batch). Every
     /// batch has N rows (idle sequences padded), so an item's result does not depend on the
-    /// others; results differ in the last bits between values of N.
+    /// others; results differ between values of N (llama.cpp's logits depend on a batch's
+    /// row count).
     #[arg(long = "batch-rows", value_name = "N")]
     pub batch_rows: Option<u32>,
+    /// Generation: decode only the sequences still generating, without padding idle ones
+    /// (as llama-server does). Faster when a few long generations are left at the end of a
+    /// run (HumanEval), but an item's output then depends on which items ran beside it.
+    #[arg(long = "no-padding")]
+    pub no_padding: bool,
 }
 
 #[derive(Debug, Args)]

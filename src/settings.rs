@@ -242,6 +242,7 @@ pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
         type_k: run.cache_type_k,
         type_v: run.cache_type_v,
         batch_rows: 0,
+        no_padding: false,
     };
     Ok((model, context))
 }
@@ -264,6 +265,7 @@ pub fn engine_settings(
     let (mut model, mut context) = run_options(run)?;
     context.n_ctx = batch.ctx.unwrap_or(0);
     context.batch_rows = batch.batch_rows.unwrap_or(0);
+    context.no_padding = batch.no_padding;
     if let Some(note) = crate::memory::guard::adapt_options(mem_cap, &mut model) {
         if !quiet {
             eprintln!("note: {note}");

@@ -295,3 +295,35 @@ fn generation_alone_or_among_others_is_identical() {
         );
     }
 }
+
+/// `--no-padding`: a generation step holds only the sequences still generating, so the tail
+/// of a run (one long request left) decodes one row a step, not one for every slot.
+#[test]
+fn without_padding_steps_hold_only_the_generating_sequences() {
+    let m = load();
+    let mut e = m
+        .new_engine(&ContextOptions {
+            stream_per_seq: true,
+            no_padding: true,
+            ..opts(3 * 1024, 3)
+        })
+        .unwrap();
+    let reqs = requests(
+        &e,
+        &["Once upon a time,", "The sky is", "def add(a, b):\n"],
+        &[24, 3, 3],
+    );
+    let out = e.generate(&reqs).unwrap();
+    assert_eq!(out.len(), 3);
+    let stats = e.stats();
+    let depths = &stats.generation_depths;
+    assert_eq!(
+        depths.iter().map(|d| d.rows).sum::<u64>(),
+        stats.generated_tokens,
+        "every row a generated token, none padded: {depths:?}"
+    );
+    assert!(
+        depths.iter().any(|d| d.rows < 3 * d.steps),
+        "the tail should take narrower steps: {depths:?}"
+    );
+}

@@ -252,10 +252,13 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
         ));
     }
     for r in &o.contexts {
-        let batches = match r.batch_rows {
+        let mut batches = match r.batch_rows {
             n if n > 0 && n < r.n_seq => format!(" decoded in batches of {n}"),
             _ => String::new(),
         };
+        if r.no_padding {
+            batches.push_str(", idle ones not padded (outputs depend on the items run together)");
+        }
         s.push_str(&format!(
             "{} context: {} tokens, {} sequences{batches}{}, KV cache {}\n",
             if r.generates { "generation" } else { "scoring" },

@@ -34,6 +34,7 @@ pub fn run(args: &FidelityCmdArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         no_batch: true,
         ctx: None,
         batch_rows: None,
+        no_padding: false,
     };
     let engine: EngineSettings = engine_settings(&args.run, &no_batch, mem_cap.as_ref(), quiet)?;
     let catalog = Catalog::load(&args.models_from.catalog)?;

@@ -276,6 +276,7 @@ fn speed_config(
             type_k: inst.type_k,
             type_v: inst.type_v,
             batch_rows: 0,
+            no_padding: false,
         },
     })
 }

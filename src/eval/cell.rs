@@ -62,6 +62,7 @@ pub fn cell_for_model(
                 0 => json!("all"),
                 n => json!(n),
             },
+            "padding": !context.no_padding,
             "gpu_layers": model.gpu_layers,
             "use_mmap": model.use_mmap,
             "use_mlock": model.use_mlock,

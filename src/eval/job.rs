@@ -52,6 +52,9 @@ pub struct EvalReady {
     /// Generated tokens per decode (`ContextOptions::batch_rows`; 0: all sequences at once).
     #[serde(default)]
     pub batch_rows: u32,
+    /// Generation batches hold only the generating sequences (`--no-padding`).
+    #[serde(default)]
+    pub no_padding: bool,
 }
 
 /// What an evaluation worker reports, one per line.

@@ -126,6 +126,7 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             } else {
                 opts.generation_batch_rows()
             },
+            no_padding: !opts.unified() && opts.no_padding,
         }))?;
         for u in &too_big {
             let whose = format!("each of the {} sequences'", opts.n_seq_max);

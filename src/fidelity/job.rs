@@ -78,6 +78,7 @@ fn context(n_ctx: u32, threads: u32) -> ContextOptions {
         type_k: Default::default(),
         type_v: Default::default(),
         batch_rows: 0,
+        no_padding: false,
     }
 }
 

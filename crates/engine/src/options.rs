@@ -80,6 +80,12 @@ pub struct ContextOptions {
     /// others (idle rows are padded). 0: every sequence at once.
     #[serde(default)]
     pub batch_rows: u32,
+    /// With a KV stream per sequence: decode only the sequences that generate, without the
+    /// throwaway rows that keep every step `batch_rows` wide. Faster when a few long
+    /// generations are left (as llama-server decodes), but llama.cpp's logits depend on a
+    /// step's row count, so an item's output then depends on which items ran beside it.
+    #[serde(default)]
+    pub no_padding: bool,
 }
 
 /// A KV cache element type, named as llama.cpp names it (`-ctk q8_0`).
@@ -182,7 +188,7 @@ impl ContextOptions {
     /// last few requests of a run from paying for a full batch; larger ones read the weights
     /// fewer times per step. Every batch holds exactly this many rows (idle ids decode a
     /// throwaway token; a divisor, so the last batch is not shorter), and a request's
-    /// arithmetic is the same whichever requests run beside it.
+    /// arithmetic is the same whichever requests run beside it — unless `no_padding`.
     pub fn generation_batch_rows(&self) -> u32 {
         let n = self.n_seq_max.max(1);
         match self.batch_rows {
@@ -229,6 +235,7 @@ impl Default for ContextOptions {
             type_k: CacheType::F16,
             type_v: CacheType::F16,
             batch_rows: 0,
+            no_padding: false,
         }
     }
 }

@@ -77,6 +77,8 @@ struct Batcher<'r> {
     n_seq_max: usize,
     /// Sequence ids per generation batch (`ContextOptions::generation_batch_rows`).
     rows: usize,
+    /// Idle ids of a generation batch decode a throwaway token (not `--no-padding`).
+    pad: bool,
 }
 
 pub(crate) fn run(
@@ -164,6 +166,7 @@ impl<'r> Batcher<'r> {
             n_batch: e.options.n_batch as usize,
             n_seq_max: e.options.n_seq_max as usize,
             rows: e.options.generation_batch_rows() as usize,
+            pad: !e.options.no_padding,
         })
     }
 
@@ -283,7 +286,8 @@ impl<'r> Batcher<'r> {
     /// so the tail of a run cannot take smaller steps: SmolLM2-135M Q4_K_M on an AVX2 CPU,
     /// 1 or 2 threads, the first row of a 4-row step came out up to 0.40 logits away from
     /// the same row in an 8-row step (rows 1–3 bit-identical), and no step size from 1 to 7
-    /// kept every row's logits.
+    /// kept every row's logits. `--no-padding` gives that up for speed: a batch then holds
+    /// only the generating sequences (ids 0..k, kept so by [`Batcher::compact`]).
     fn build_generation(
         &mut self,
         e: &mut LlamaEngine<'_>,
@@ -317,7 +321,7 @@ impl<'r> Batcher<'r> {
                 .free_seqs
                 .iter()
                 .copied()
-                .filter(|q| ids.contains(q))
+                .filter(|q| self.pad && ids.contains(q))
                 .collect();
             idle.sort_unstable();
             for seq in idle {
