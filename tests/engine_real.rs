@@ -49,6 +49,14 @@ fn opts(n_ctx: u32, n_seq: u32) -> ContextOptions {
     }
 }
 
+/// [`opts`] with a KV stream per sequence (a generation context).
+fn stream_opts(n_ctx: u32, n_seq: u32) -> ContextOptions {
+    ContextOptions {
+        stream_per_seq: true,
+        ..opts(n_ctx, n_seq)
+    }
+}
+
 #[test]
 fn tokenize_and_detokenize_round_trip() {
     let m = load();
@@ -210,12 +218,7 @@ fn batched_sequences_match_one_at_a_time() {
 fn refilled_and_moved_sequences_match_one_at_a_time() {
     let m = load();
     let mut single = m.new_engine(&opts(1024, 1)).unwrap();
-    let mut batched = m
-        .new_engine(&ContextOptions {
-            stream_per_seq: true,
-            ..opts(3 * 1024, 3)
-        })
-        .unwrap();
+    let mut batched = m.new_engine(&stream_opts(3 * 1024, 3)).unwrap();
     batched.set_trace(true);
     let prompts = [
         "Once upon a time,",
@@ -264,12 +267,7 @@ fn refilled_and_moved_sequences_match_one_at_a_time() {
 #[test]
 fn generation_alone_or_among_others_is_identical() {
     let m = load();
-    let mut e = m
-        .new_engine(&ContextOptions {
-            stream_per_seq: true,
-            ..opts(8 * 1024, 8)
-        })
-        .unwrap();
+    let mut e = m.new_engine(&stream_opts(8 * 1024, 8)).unwrap();
     let prompts = [
         "Once upon a time,",
         "The sky is",
@@ -303,9 +301,8 @@ fn without_padding_steps_hold_only_the_generating_sequences() {
     let m = load();
     let mut e = m
         .new_engine(&ContextOptions {
-            stream_per_seq: true,
             no_padding: true,
-            ..opts(3 * 1024, 3)
+            ..stream_opts(3 * 1024, 3)
         })
         .unwrap();
     let reqs = requests(
