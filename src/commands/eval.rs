@@ -231,10 +231,10 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
             .iter()
             .map(|d| {
                 format!(
-                    "{} cells {} steps of {} rows ({} generated) {:.1} s",
+                    "{} cells {} steps of {:.1} rows ({} generated) {:.1} s",
                     d.kv_depth,
                     d.steps,
-                    d.rows / d.steps.max(1),
+                    d.rows as f64 / d.steps.max(1) as f64,
                     d.generated,
                     d.ms / 1e3
                 )
