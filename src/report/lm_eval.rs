@@ -190,7 +190,7 @@ pub fn write_cell(
     let folder = dir.join(sanitize(&model_name));
     std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
     let samples = SampleFiles {
-        folder: folder.clone(),
+        folder,
         stamp: stamp(std::time::SystemTime::now()),
     };
     let mut leaves = Vec::new();
@@ -221,7 +221,9 @@ pub fn write_cell(
         }
     }
     let results = results_json(&leaves, cell, &model_name, started, &formats);
-    let path = folder.join(format!("results_{}.json", samples.stamp));
+    let path = samples
+        .folder
+        .join(format!("results_{}.json", samples.stamp));
     std::fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Written {

@@ -316,12 +316,12 @@ impl<'r> Batcher<'r> {
                 step.tokens += 1;
             }
         }
-        if !self.unified {
+        if !self.unified && self.pad {
             let mut idle: Vec<i32> = self
                 .free_seqs
                 .iter()
                 .copied()
-                .filter(|q| self.pad && ids.contains(q))
+                .filter(|q| ids.contains(q))
                 .collect();
             idle.sort_unstable();
             for seq in idle {
@@ -330,6 +330,8 @@ impl<'r> Batcher<'r> {
                     .push(step.tokens as i32 + step.padding.len() as i32);
                 step.padding.push(seq);
             }
+        }
+        if !self.unified {
             step.deepest = self
                 .slots
                 .iter()
