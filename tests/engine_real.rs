@@ -324,3 +324,42 @@ fn without_padding_steps_hold_only_the_generating_sequences() {
         "the tail should take narrower steps: {depths:?}"
     );
 }
+
+/// The warm-up before an evaluation leaves nothing a later decode could read: a warmed
+/// engine scores and generates bit for bit as a fresh one, and the warm-up is neither traced
+/// nor counted.
+#[test]
+fn warm_up_leaves_nothing_behind() {
+    let m = load();
+    let mut fresh = m.new_engine(&opts(512, 2)).unwrap();
+    let mut warmed = m.new_engine(&opts(512, 2)).unwrap();
+    warmed.set_trace(true);
+    Engine::warm_up(&mut warmed).unwrap();
+    assert!(warmed.trace().is_empty(), "{:?}", warmed.trace());
+    assert_eq!(Engine::stats(&warmed).prefix_tokens, 0);
+    assert_eq!(Engine::stats(&warmed).prompt_tokens, 0);
+
+    let prefix = fresh
+        .tokenize("Question: What is 2 + 2?\nAnswer:", false)
+        .unwrap();
+    let score = |e: &mut LlamaEngine<'_>| -> Vec<u64> {
+        let reqs: Vec<ScoreRequest> = [" 4", " four", " 5"]
+            .iter()
+            .map(|c| ScoreRequest {
+                context: prefix.clone().into(),
+                continuation: e.tokenize(c, false).unwrap(),
+            })
+            .collect();
+        e.score_shared(&prefix, &reqs)
+            .unwrap()
+            .iter()
+            .map(|r| r.logprob.to_bits())
+            .collect()
+    };
+    assert_eq!(score(&mut warmed), score(&mut fresh));
+    let gen = requests(&fresh, &["Once upon a time"], &[16]);
+    assert_eq!(
+        warmed.generate(&gen).unwrap()[0].text,
+        fresh.generate(&gen).unwrap()[0].text
+    );
+}

@@ -208,7 +208,7 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
         st.reused_tokens,
     );
     s.push_str(&format!(
-        "time: prefix {:.1} s, questions/prompts {:.1} s, generation {:.1} s, sandbox {:.1} s (overlapping generation)\n",
+        "time: prefix {:.2} s, questions/prompts {:.2} s, generation {:.2} s, sandbox {:.2} s (overlapping generation)\n",
         st.prefix_ms / 1e3,
         st.prompt_ms / 1e3,
         st.generation_ms / 1e3,
@@ -231,7 +231,7 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
             .iter()
             .map(|d| {
                 format!(
-                    "{} cells {} steps of {:.1} rows ({} generated) {:.1} s",
+                    "{} cells {} steps of {:.1} rows ({} generated) {:.2} s",
                     d.kv_depth,
                     d.steps,
                     d.rows as f64 / d.steps.max(1) as f64,

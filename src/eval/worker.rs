@@ -106,6 +106,8 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             ctx.batch_rows = 0;
         }
         let mut engine = model.engine(&ctx)?;
+        // Before "ready", as llama-server: the first group's timed prefix then runs warm.
+        engine.warm_up()?;
         let opts = engine.options().clone();
         // An explicit `--ctx` is shared out among the sequences, as llama-server does.
         let per_seq = opts.cells_per_seq();

@@ -118,6 +118,13 @@ pub trait Engine: Tokenizer {
     /// Where decode time went so far.
     fn stats(&self) -> EngineStats;
 
+    /// Runs a small untimed decode and empties the cache again, so that the first timed
+    /// decode does not pay for first-touch costs (pages of the weights, threads). Engines
+    /// with nothing to warm (a remote server) do nothing.
+    fn warm_up(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Scores each request; requests may be evaluated together in one batch, and requests
     /// with the same context share its evaluation. Tokens every request starts with that
     /// `prefix` also starts with are evaluated once, in the prefix, and not again.

@@ -283,6 +283,26 @@ impl<'m> LlamaEngine<'m> {
         vocab.should_add_bos().then(|| vocab.bos().0)
     }
 
+    /// llama.cpp's own warm-up (as in llama-cli, llama-server, llama-perplexity): BOS and EOS
+    /// decoded once in sequence 0, then the whole cache emptied. It is not traced, not
+    /// counted in the stats, and leaves nothing behind that a later decode could read.
+    pub fn warm_up(&mut self) -> Result<()> {
+        let vocab = self.model.model.vocab();
+        let mut tokens: Vec<Token> = [vocab.bos().0, vocab.eos().0]
+            .into_iter()
+            .filter(|&t| t >= 0)
+            .collect();
+        if tokens.is_empty() {
+            tokens.push(0);
+        }
+        let trace = self.trace.take();
+        let decoded = self.decode(&tokens, 0, 0, Logits::Last);
+        self.clear();
+        self.logit_rows.clear();
+        self.trace = trace;
+        decoded.context("warm-up decode")
+    }
+
     /// Empties the KV cache of every sequence, the shared prefix included.
     pub fn clear(&mut self) {
         self.ctx.clear_kv_cache();

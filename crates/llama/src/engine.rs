@@ -65,6 +65,10 @@ impl Engine for LlamaEngine<'_> {
         self.stats.clone()
     }
 
+    fn warm_up(&mut self) -> Result<()> {
+        LlamaEngine::warm_up(self)
+    }
+
     fn score_shared(
         &mut self,
         prefix: &[Token],
