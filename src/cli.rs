@@ -610,8 +610,9 @@ pub struct SandboxArgs {
 /// How evaluation batches its work, shared by `eval` and `sweep`.
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
-    /// Sequences evaluated together (default: up to 8, as many as the KV cache for the
-    /// longest prompt fits in half the memory left after loading — the cap's, or free RAM).
+    /// Sequences evaluated together (default: up to 8, 4 generating on the CPU, as many as the
+    /// KV cache for the longest prompt fits in half the memory left after loading — the
+    /// cap's, or free RAM; scoring on the CPU: 1).
     #[arg(long)]
     pub parallel: Option<u32>,
     /// The simple reference path: one prompt at a time, each evaluated whole (no batching,

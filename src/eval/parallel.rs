@@ -1,6 +1,7 @@
 //! How many sequences to evaluate together when `--parallel` is not given: up to
-//! [`MAX_AUTO_PARALLEL`], as many as let the KV cache for the longest prompt fit in half the
-//! memory left once the model is loaded (under the memory cap, or of the free RAM).
+//! [`MAX_AUTO_PARALLEL`] ([`MAX_GENERATING_ON_CPU`] generating on the CPU), as many as let
+//! the KV cache for the longest prompt fit in half the memory left once the model is loaded
+//! (under the memory cap, or of the free RAM).
 
 /// Why scoring alone (MMLU) runs one sequence at a time on the CPU: after the shared prefix a
 /// question is already a batch of ~60 tokens or more, as much as the CPU's matrix kernels
@@ -17,6 +18,18 @@ pub const AUTO_PARALLEL: u32 = 0;
 /// 157 generated tokens/s with 8 sequences, 166 with 16).
 pub const MAX_AUTO_PARALLEL: u32 = 8;
 
+/// Generation on the CPU: llama.cpp's CPU kernels multiply in blocks of 4 rows (the
+/// repacked quantized weights' gemm takes a step's tokens 4 at a time), so a step of 8
+/// sequences costs about two steps of 4, while every step keeps all its rows (idle ones
+/// padded, for results that do not depend on the other items): with 8 slots the one or two
+/// long generations left at the end of a run pay for 8 rows a step, with 4 for 4.
+/// SmolLM2-135M Q4_K_M, 2 threads, Zen 4: llama-batched-bench steps of 1/2/4/8 sequences at
+/// depth 604 took 13.6/26.7/43.5/87.2 ms, 4 sequences generated 0-24% (median 6%) fewer
+/// tokens/s than 8 at depths 256-1536, and HumanEval's first 64 items, on the outputs of
+/// either of two runs, cost 13-14% less in padded steps of 4 than of 8 at llama.cpp's step
+/// times (`scripts/rates-vs-llama humaneval` prints that for a run's outputs).
+pub const MAX_GENERATING_ON_CPU: u32 = 4;
+
 /// Context cells for a shared prefix and `n` sequences of `own` cells each, in whole pages
 /// of 256. In one KV stream the sequences share the prefix (with a margin for cells the
 /// cache cannot use contiguously); with `stream_per_seq` each sequence and the prefix get a
@@ -30,19 +43,20 @@ pub fn context_cells(prefix: usize, own: usize, n: u32, stream_per_seq: bool) ->
     }
 }
 
-/// The number of sequences, and why: the largest `n` ≤ [`MAX_AUTO_PARALLEL`] whose KV cache
-/// fits in half of `spare_bytes`. Not fewer for a run of fewer items: the number of sequence
-/// slots shapes every generation step (see `frontier_llama`'s continuous batching), so it must
-/// not depend on how many items the run has.
+/// The number of sequences, and why: the largest `n` ≤ `max` whose KV cache fits in half of
+/// `spare_bytes`. Not fewer for a run of fewer items: the number of sequence slots shapes
+/// every generation step (see `frontier_llama`'s continuous batching), so it must not depend
+/// on how many items the run has.
 pub fn choose(
     kv_bytes_per_cell: u64,
     prefix: usize,
     own: usize,
     spare_bytes: u64,
     stream_per_seq: bool,
+    max: u32,
 ) -> (u32, String) {
     let budget = spare_bytes / 2;
-    let n = (1..=MAX_AUTO_PARALLEL)
+    let n = (1..=max.max(1))
         .rev()
         .find(|&n| {
             context_cells(prefix, own, n, stream_per_seq) as u64 * kv_bytes_per_cell <= budget
@@ -65,12 +79,16 @@ mod tests {
     fn takes_the_most_sequences_that_fit() {
         // 30 layers × 3 heads × 128 elements × 2 bytes: SmolLM2-135M.
         let kv = 30 * 3 * 128 * 2;
-        assert_eq!(choose(kv, 600, 200, 8 << 30, true).0, MAX_AUTO_PARALLEL);
+        let max = MAX_AUTO_PARALLEL;
+        assert_eq!(choose(kv, 600, 200, 8 << 30, true, max).0, max);
+        assert_eq!(choose(kv, 600, 200, 8 << 30, true, 4).0, 4);
         // Room for the KV cache of about two sequences only.
         let two = context_cells(600, 200, 2, true) as u64 * kv * 2;
-        assert_eq!(choose(kv, 600, 200, two, true).0, 2);
-        assert_eq!(choose(kv, 600, 200, 0, true).0, 1, "at least one");
-        assert!(choose(kv, 600, 200, two, true).1.contains("2 sequences"));
+        assert_eq!(choose(kv, 600, 200, two, true, max).0, 2);
+        assert_eq!(choose(kv, 600, 200, 0, true, max).0, 1, "at least one");
+        assert!(choose(kv, 600, 200, two, true, max)
+            .1
+            .contains("2 sequences"));
     }
 
     #[test]

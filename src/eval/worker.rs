@@ -84,13 +84,25 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
         } else if !generates && cpu_only {
             (1, Some(parallel::SCORING_ON_CPU.to_string()))
         } else {
+            let cpu_generation = generates && cpu_only;
+            let max = if cpu_generation {
+                parallel::MAX_GENERATING_ON_CPU
+            } else {
+                parallel::MAX_AUTO_PARALLEL
+            };
             let (n, why) = parallel::choose(
                 kv_bytes_per_cell(&job.model)?,
                 longest_prefix,
                 longest_own,
                 spare_memory(job.memory_budget),
                 generates,
+                max,
             );
+            let why = if cpu_generation && n == max {
+                format!("{why}, at most {n} generating on the CPU")
+            } else {
+                why
+            };
             (n, Some(why))
         };
         let mut ctx = job.context.clone();
