@@ -610,9 +610,9 @@ pub struct SandboxArgs {
 /// How evaluation batches its work, shared by `eval` and `sweep`.
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
-    /// Sequences evaluated together (default: up to 8, 4 generating on the CPU, as many as the
-    /// KV cache for the longest prompt fits in half the memory left after loading — the
-    /// cap's, or free RAM; scoring on the CPU: 1).
+    /// Sequences evaluated together (default: up to 8, as many as the KV cache for the longest
+    /// prompt fits in half the memory left after loading — the cap's, or free RAM; generating
+    /// on the CPU, a multiple of 4; scoring on the CPU: 1).
     #[arg(long)]
     pub parallel: Option<u32>,
     /// The simple reference path: one prompt at a time, each evaluated whole (no batching,
@@ -623,10 +623,10 @@ pub struct BatchArgs {
     #[arg(long)]
     pub ctx: Option<u32>,
     /// Generation: decode the --parallel sequences in batches of N (rounded down to a
-    /// divisor of --parallel), kept in order of depth (default: all in one batch). Every
-    /// batch has N rows (idle sequences padded), so an item's result does not depend on the
-    /// others; results differ between values of N (llama.cpp's logits depend on a batch's
-    /// row count).
+    /// divisor of --parallel), kept in order of depth (default: 4 on the CPU, else all in one
+    /// batch). Every batch has N rows (idle sequences padded), so an item's result does not
+    /// depend on the others, nor on --parallel; results differ between values of N
+    /// (llama.cpp's logits depend on a batch's row count).
     #[arg(long = "batch-rows", value_name = "N")]
     pub batch_rows: Option<u32>,
     /// Generation: decode only the sequences still generating, without padding idle ones

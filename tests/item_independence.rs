@@ -1,9 +1,9 @@
 //! An item's result is a property of the item and the model, not of the run: the stored
 //! log-probabilities (MMLU) and generations (GSM8K with shared exemplars) of an item are
-//! byte-identical whether it runs alone or among others (among 6 generations in the CPU's
-//! 4 slots, or 10 in 8 slots with `--batch-rows 4`, some start while others are
-//! generating, and the last finish with slots idle; with `--batch-rows 4` in two batches
-//! kept in order of depth). The subjects chosen are those whose
+//! byte-identical whether it runs alone or among others (among 6 or 10 generations in the
+//! CPU's 8 slots, decoded in two batches of 4 kept in order of depth, some start while
+//! others are generating, and the last finish with slots idle), and whether the run has 8
+//! slots or 4 (`--parallel 4`: one batch). The subjects chosen are those whose
 //! first questions begin alike ("What is the term for …", "Statement 1| …"), where a prefix
 //! found by comparing the run's prompts would run into the questions.
 
@@ -90,28 +90,29 @@ fn shared_exemplar_generations_do_not_depend_on_the_other_items() {
             one["test/0"], six["test/0"],
             "{name}: test/0 alone and among 6"
         );
-        // `--parallel 8 --batch-rows 4`: ten requests in 8 slots, two batches kept in order
-        // of depth (sequences moved between KV streams as requests come and go), then the
-        // last requests in one.
-        let rows4 = |limit: &str, name: &str| {
-            let extra = [
-                "--limit",
-                limit,
-                "--gsm8k-max-tokens",
-                "64",
-                "--parallel",
-                "8",
-                "--batch-rows",
-                "4",
-            ];
-            run(&dir.path().join(name), &[task, &extra[..]].concat())
-        };
-        let four = rows4("4", &format!("{name}-4-rows4"));
-        let ten = rows4("10", &format!("{name}-10-rows4"));
+        // Ten requests in the default 8 slots (two batches of 4 kept in order of depth,
+        // sequences moved between KV streams as requests come and go, then the last
+        // requests in one), against four in `--parallel 4` (one batch of 4).
+        let ten = gsm("10", &format!("{name}-10"));
+        let four = run(
+            &dir.path().join(format!("{name}-4-parallel4")),
+            &[
+                task,
+                &[
+                    "--limit",
+                    "4",
+                    "--gsm8k-max-tokens",
+                    "64",
+                    "--parallel",
+                    "4",
+                ][..],
+            ]
+            .concat(),
+        );
         for (id, item) in &four {
             assert_eq!(
                 &ten[id], item,
-                "{name}: {id} among 4 and among 10, batches of 4"
+                "{name}: {id} among 4 in 4 slots and among 10 in 8"
             );
         }
     }

@@ -214,6 +214,12 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
         st.generation_ms / 1e3,
         o.sandbox_ms / 1e3
     ));
+    if o.sandbox_reruns > 0 {
+        s.push_str(&format!(
+            "sandbox: {} programs run again at normal priority after the wall clock stopped them at the lowest (beside generation)\n",
+            o.sandbox_reruns
+        ));
+    }
     if st.retried_requests > 0 {
         s.push_str(&format!(
             "server: {} requests sent again after a busy answer (429/503), a refused or dropped connection, or a timeout\n",

@@ -59,7 +59,7 @@ pub fn cell_for_model(
             "parallel": parallel,
             "flash_attn": context.flash_attn,
             "batch_rows": match context.batch_rows {
-                0 => json!("all"),
+                0 => json!("auto"),
                 n => json!(n),
             },
             "padding": !context.no_padding,

@@ -1,7 +1,7 @@
 //! How many sequences to evaluate together when `--parallel` is not given: up to
-//! [`MAX_AUTO_PARALLEL`] ([`MAX_GENERATING_ON_CPU`] generating on the CPU), as many as let
-//! the KV cache for the longest prompt fit in half the memory left once the model is loaded
-//! (under the memory cap, or of the free RAM).
+//! [`MAX_AUTO_PARALLEL`] (a multiple of [`BATCH_ROWS_ON_CPU`] generating on the CPU), as many
+//! as let the KV cache for the longest prompt fit in half the memory left once the model is
+//! loaded (under the memory cap, or of the free RAM).
 
 /// Why scoring alone (MMLU) runs one sequence at a time on the CPU: after the shared prefix a
 /// question is already a batch of ~60 tokens or more, as much as the CPU's matrix kernels
@@ -18,19 +18,21 @@ pub const AUTO_PARALLEL: u32 = 0;
 /// 157 generated tokens/s with 8 sequences, 166 with 16).
 pub const MAX_AUTO_PARALLEL: u32 = 8;
 
-/// Generation on the CPU: llama.cpp's CPU kernels multiply in blocks of 4 rows (the
-/// repacked quantized weights' gemm takes a step's tokens 4 at a time), so a step of 8
-/// sequences costs about two steps of 4, while every step keeps all its rows (idle ones
-/// padded, for results that do not depend on the other items): with 8 slots the one or two
-/// long generations left at the end of a run pay for 8 rows a step, with 4 for 4.
-/// SmolLM2-135M Q4_K_M, 2 threads, Zen 4: llama-batched-bench steps of 1/2/4/8 sequences at
-/// depth 604 took 13.6/26.7/43.5/87.2 ms, 4 sequences generated 0-24% (median 6%) fewer
-/// tokens/s than 8 at depths 256-1536, and HumanEval's first 64 items, on the outputs of
-/// either of two runs, cost 13-14% less in padded steps of 4 than of 8 at llama.cpp's step
-/// times (`scripts/rates-vs-llama humaneval` prints that for a run's outputs); GSM8K, whose
-/// steps are mostly full, from 0.3% less (40 items) to 10% more (200 items, 353.5 against
-/// 320.6 s of a 1,347 s run).
-pub const MAX_GENERATING_ON_CPU: u32 = 4;
+/// Generation on the CPU decodes its sequences in batches of this many rows (unless
+/// `--batch-rows`), kept in order of depth. llama.cpp's CPU kernels multiply in blocks of 4
+/// rows (the repacked quantized weights' gemm takes a step's tokens 4 at a time), so a step
+/// of 8 costs about two of 4, while every step keeps all its rows (idle ones padded, for
+/// results that do not depend on the other items): in batches of 8 the one or two long
+/// generations left at the end of a run pay for 8 rows a step, in batches of 4 for 4. And
+/// llama.cpp attends every row of a batch over as many cells as its deepest sequence holds,
+/// so 8 slots in two batches of 4, each of similar depths, cost less than 4 slots in one.
+/// A sequence's arithmetic depends only on its batch's row count, so the outputs are the same
+/// with 4 or 8 slots (HumanEval 64: all identical). SmolLM2-135M Q4_K_M, 2 threads, Zen 4:
+/// llama-batched-bench steps of 1/2/4/8 sequences at depth 640 took 15.4/24.8/41.8/68.5 ms;
+/// HumanEval's first 64 items cost, at those step times, 105.7 s of generation in one batch of
+/// 8, 96.6 s in 4 slots and 89.9 s in 8 slots as two batches of 4 (`scripts/rates-vs-llama
+/// humaneval` prints this for a run's outputs).
+pub const BATCH_ROWS_ON_CPU: u32 = 4;
 
 /// Context cells for a shared prefix and `n` sequences of `own` cells each, in whole pages
 /// of 256. In one KV stream the sequences share the prefix (with a margin for cells the
@@ -46,9 +48,10 @@ pub fn context_cells(prefix: usize, own: usize, n: u32, stream_per_seq: bool) ->
 }
 
 /// The number of sequences, and why: the largest `n` ≤ `max` whose KV cache fits in half of
-/// `spare_bytes`. Not fewer for a run of fewer items: the number of sequence slots shapes
-/// every generation step (see `frontier_llama`'s continuous batching), so it must not depend
-/// on how many items the run has.
+/// `spare_bytes` and that is a multiple of `batch_rows` (or smaller than it), so that
+/// generation batches keep that many rows. Not fewer for a run of fewer items: the number of
+/// sequence slots shapes every generation step (see `frontier_llama`'s continuous batching),
+/// so it must not depend on how many items the run has.
 pub fn choose(
     kv_bytes_per_cell: u64,
     prefix: usize,
@@ -56,10 +59,13 @@ pub fn choose(
     spare_bytes: u64,
     stream_per_seq: bool,
     max: u32,
+    batch_rows: u32,
 ) -> (u32, String) {
     let budget = spare_bytes / 2;
+    let rows = batch_rows.max(1);
     let n = (1..=max.max(1))
         .rev()
+        .filter(|&n| n < rows || n.is_multiple_of(rows))
         .find(|&n| {
             context_cells(prefix, own, n, stream_per_seq) as u64 * kv_bytes_per_cell <= budget
         })
@@ -82,15 +88,28 @@ mod tests {
         // 30 layers × 3 heads × 128 elements × 2 bytes: SmolLM2-135M.
         let kv = 30 * 3 * 128 * 2;
         let max = MAX_AUTO_PARALLEL;
-        assert_eq!(choose(kv, 600, 200, 8 << 30, true, max).0, max);
-        assert_eq!(choose(kv, 600, 200, 8 << 30, true, 4).0, 4);
+        assert_eq!(choose(kv, 600, 200, 8 << 30, true, max, 1).0, max);
+        assert_eq!(choose(kv, 600, 200, 8 << 30, true, 4, 1).0, 4);
         // Room for the KV cache of about two sequences only.
         let two = context_cells(600, 200, 2, true) as u64 * kv * 2;
-        assert_eq!(choose(kv, 600, 200, two, true, max).0, 2);
-        assert_eq!(choose(kv, 600, 200, 0, true, max).0, 1, "at least one");
-        assert!(choose(kv, 600, 200, two, true, max)
+        assert_eq!(choose(kv, 600, 200, two, true, max, 1).0, 2);
+        assert_eq!(choose(kv, 600, 200, 0, true, max, 1).0, 1, "at least one");
+        assert!(choose(kv, 600, 200, two, true, max, 1)
             .1
             .contains("2 sequences"));
+    }
+
+    #[test]
+    fn generating_in_batches_takes_whole_batches() {
+        let kv = 30 * 3 * 128 * 2;
+        let max = MAX_AUTO_PARALLEL;
+        assert_eq!(choose(kv, 600, 200, 8 << 30, true, max, 4).0, 8);
+        // Room for 7 sequences: one batch of 4, not 7 (which would decode in batches of 1).
+        let seven = context_cells(600, 200, 7, true) as u64 * kv * 2;
+        assert_eq!(choose(kv, 600, 200, seven, true, max, 4).0, 4);
+        // Less than one batch: as many as fit.
+        let three = context_cells(600, 200, 3, true) as u64 * kv * 2;
+        assert_eq!(choose(kv, 600, 200, three, true, max, 4).0, 3);
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             continue;
         }
         let longest_prefix = units.iter().map(prefix_len).max().unwrap_or(0);
+        // Generation on the CPU decodes in batches of 4 rows unless `--batch-rows` says.
+        let cpu_generation = generates && cpu_only;
+        let batch_rows = match job.context.batch_rows {
+            0 if cpu_generation => parallel::BATCH_ROWS_ON_CPU,
+            asked => asked,
+        };
         let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
         let (parallel, parallel_reason) = if job.parallel != AUTO_PARALLEL {
             (job.parallel, None)
@@ -84,25 +90,15 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
         } else if !generates && cpu_only {
             (1, Some(parallel::SCORING_ON_CPU.to_string()))
         } else {
-            let cpu_generation = generates && cpu_only;
-            let max = if cpu_generation {
-                parallel::MAX_GENERATING_ON_CPU
-            } else {
-                parallel::MAX_AUTO_PARALLEL
-            };
             let (n, why) = parallel::choose(
                 kv_bytes_per_cell(&job.model)?,
                 longest_prefix,
                 longest_own,
                 spare_memory(job.memory_budget),
                 generates,
-                max,
+                parallel::MAX_AUTO_PARALLEL,
+                if generates { batch_rows } else { 1 },
             );
-            let why = if cpu_generation && n == max {
-                format!("{why}, at most {n} generating on the CPU")
-            } else {
-                why
-            };
             (n, Some(why))
         };
         let mut ctx = job.context.clone();
@@ -114,9 +110,7 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             ctx.n_ctx = parallel::context_cells(longest_prefix, longest_own, parallel, generates);
         }
         ctx.flash_attn = ctx.flash_attn.for_decoding(cpu_only);
-        if !generates {
-            ctx.batch_rows = 0;
-        }
+        ctx.batch_rows = if generates { batch_rows } else { 0 };
         let mut engine = model.engine(&ctx)?;
         // Before "ready", as llama-server: the first group's timed prefix then runs warm.
         engine.warm_up()?;

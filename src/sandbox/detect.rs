@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::sandbox::bwrap;
 use crate::sandbox::outcome::Verdict;
-use crate::sandbox::policy::{BackendKind, SandboxPolicy};
+use crate::sandbox::policy::{BackendKind, Priority, SandboxPolicy};
 use crate::sandbox::protections::{BwrapInfo, ProcessLimit, Protections};
 use crate::sandbox::python::{self, Interpreter};
 use crate::sandbox::run;
@@ -255,7 +255,7 @@ fn process_limit(cgroup_parent: Option<PathBuf>, program_uid: u32) -> ProcessLim
 fn self_test(candidate: &Protections) -> Result<bool> {
     let mut probe = candidate.clone();
     probe.policy.wall_timeout_ms = probe.policy.wall_timeout_ms.min(PROBE_TIMEOUT_MS);
-    let outcome = run::run(&probe, &std::env::temp_dir(), PROBE)?;
+    let outcome = run::run(&probe, &std::env::temp_dir(), PROBE, Priority::Normal)?;
     let line = outcome
         .stdout_tail
         .lines()

@@ -39,7 +39,7 @@ use anyhow::{bail, Result};
 use crate::sandbox::detect::{preference_from_env, probe, Preference, BACKEND_ENV};
 
 pub use crate::sandbox::outcome::{Outcome, Verdict, TAIL_BYTES};
-pub use crate::sandbox::policy::{BackendKind, SandboxPolicy};
+pub use crate::sandbox::policy::{BackendKind, Priority, SandboxPolicy};
 pub use crate::sandbox::protections::{BwrapInfo, ProcessLimit, Protections};
 
 /// Runs Python programs under fixed protections. Cheap to share: `run_python` takes
@@ -114,6 +114,11 @@ impl Sandbox {
     /// sandbox itself fails (cannot spawn, cannot set up); whatever the program does is an
     /// [`Outcome`].
     pub fn run_python(&self, program: &str) -> Result<Outcome> {
-        run::run(&self.protections, &self.temp_root, program)
+        self.run_python_at(program, Priority::Normal)
+    }
+
+    /// [`Sandbox::run_python`] at a CPU priority.
+    pub fn run_python_at(&self, program: &str, priority: Priority) -> Result<Outcome> {
+        run::run(&self.protections, &self.temp_root, program, priority)
     }
 }

@@ -35,6 +35,14 @@ pub struct Outcome {
     pub duration_ms: u64,
 }
 
+impl Outcome {
+    /// Ended by the wall clock (not by its CPU-time limit): the one verdict that depends on
+    /// how much of the CPU the program got.
+    pub fn hit_wall_clock(&self) -> bool {
+        self.verdict == Verdict::Timeout && self.signal != Some(libc::SIGXCPU)
+    }
+}
+
 /// How much of each output stream an [`Outcome`] keeps.
 pub const TAIL_BYTES: usize = 2048;
 

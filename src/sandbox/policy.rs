@@ -45,6 +45,19 @@ impl Default for SandboxPolicy {
     }
 }
 
+/// How much of the CPU a run takes from the rest of the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// The caller's own.
+    Normal,
+    /// The lowest (nice 19): the run gets the CPU time other work leaves, so checking a
+    /// program does not slow a model generating on the same cores (llama-batched-bench, 4
+    /// sequences, 2 threads on 2 cores, beside one busy Python loop: 24-28 generated
+    /// tokens/s with the loop at nice 0, 97-117 at nice 19, 95-98 alone). A program starved
+    /// this way may reach the wall clock where it would not alone.
+    Background,
+}
+
 /// How the limits are enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::sandbox::bwrap::{self, BwrapRun, SANDBOX_DIR};
 use crate::sandbox::outcome::{classify, Ending, LimitsForReason, Outcome};
 use crate::sandbox::output::lock;
-use crate::sandbox::policy::BackendKind;
+use crate::sandbox::policy::{BackendKind, Priority};
 use crate::sandbox::protections::{ProcessLimit, Protections};
 use crate::sandbox::supervise::supervise;
 use frontier_process::cgroup::{Controller, RunCgroup};
@@ -25,8 +25,14 @@ const PROGRAM_FILE: &str = "main.py";
 /// Processes bwrap adds to a run: itself, and its init (pid 1) in the new pid namespace.
 const BWRAP_HELPERS: u64 = 2;
 
-/// Run `program` once under `protections`, in a temp dir made under `temp_root`.
-pub(crate) fn run(protections: &Protections, temp_root: &Path, program: &str) -> Result<Outcome> {
+/// Run `program` once under `protections` at `priority`, in a temp dir made under
+/// `temp_root`.
+pub(crate) fn run(
+    protections: &Protections,
+    temp_root: &Path,
+    program: &str,
+    priority: Priority,
+) -> Result<Outcome> {
     let workdir = tempfile::Builder::new()
         .prefix("frontier-sandbox-")
         .tempdir_in(temp_root)
@@ -37,7 +43,7 @@ pub(crate) fn run(protections: &Protections, temp_root: &Path, program: &str) ->
         std::os::unix::fs::chown(workdir.path(), Some(uid), Some(uid))
             .context("could not hand the temp dir to the sandbox user")?;
     }
-    let outcome = run_in(protections, workdir.path());
+    let outcome = run_in(protections, workdir.path(), priority);
     remove_workdir(workdir);
     outcome
 }
@@ -74,7 +80,7 @@ fn restore_permissions(dir: &Path) {
 }
 
 /// The part of a run that needs the temp dir to exist.
-fn run_in(protections: &Protections, workdir: &Path) -> Result<Outcome> {
+fn run_in(protections: &Protections, workdir: &Path, priority: Priority) -> Result<Outcome> {
     let policy = &protections.policy;
     let helpers = match protections.backend {
         BackendKind::Bwrap => BWRAP_HELPERS,
@@ -98,7 +104,7 @@ fn run_in(protections: &Protections, workdir: &Path) -> Result<Outcome> {
         _ => None,
     };
     let all_cgroups: Vec<&RunCgroup> = cgroups.iter().chain(&memory_cgroup).collect();
-    let mut setup = child_setup(protections, &all_cgroups, nproc);
+    let mut setup = child_setup(protections, &all_cgroups, nproc, priority);
     let (mut command, status_pipe) = match protections.backend {
         BackendKind::Bwrap => {
             let (read, write) =
@@ -179,6 +185,7 @@ fn child_setup(
     protections: &Protections,
     cgroups: &[&RunCgroup],
     nproc: Option<u64>,
+    priority: Priority,
 ) -> ChildSetup {
     let policy = &protections.policy;
     let rlimits_only = protections.backend == BackendKind::RlimitsOnly;
@@ -194,6 +201,7 @@ fn child_setup(
         drop_to: protections.run_as_uid,
         keep_fd: None,
         harden_process: rlimits_only,
+        nice: (priority == Priority::Background).then_some(19),
     }
 }
 

@@ -11,7 +11,8 @@ use std::thread;
 use std::time::Instant;
 
 use crate::sandbox::{
-    BackendKind, Outcome, ProcessLimit, Protections, Sandbox, SandboxPolicy, Verdict, TAIL_BYTES,
+    BackendKind, Outcome, Priority, ProcessLimit, Protections, Sandbox, SandboxPolicy, Verdict,
+    TAIL_BYTES,
 };
 
 const PASSING: &str = "def add(a,b): return a+b\nassert add(2,3)==5\n";
@@ -221,6 +222,37 @@ fn sleeping_program_hits_the_wall_clock() {
     assert_eq!(outcome.verdict, Verdict::Timeout, "{outcome:?}");
     assert_eq!(outcome.reason, "wall-clock timeout after 2.0 s");
     assert!(outcome.duration_ms < 3_000, "{outcome:?}");
+}
+
+#[test]
+fn only_the_wall_clock_marks_a_cpu_dependent_timeout() {
+    let Some(sandbox) = bwrap_sandbox(short_policy()) else {
+        return;
+    };
+    let sleeping = run(&sandbox, "import time\ntime.sleep(60)\n");
+    assert!(sleeping.hit_wall_clock(), "{sleeping:?}");
+    // 1 s of CPU comes before 2 s of wall clock for a loop alone on a core.
+    let looping = run(&sandbox, INFINITE_LOOP);
+    assert_eq!(looping.signal, Some(libc::SIGXCPU), "{looping:?}");
+    assert!(!looping.hit_wall_clock(), "{looping:?}");
+    assert!(!run(&sandbox, FAILING).hit_wall_clock());
+}
+
+#[test]
+fn background_runs_at_the_lowest_priority() {
+    let Some(sandbox) = bwrap_sandbox(short_policy()) else {
+        return;
+    };
+    let nice = |priority| {
+        let o = sandbox
+            .run_python_at("import os\nprint(os.nice(0))\n", priority)
+            .expect("the sandbox itself works");
+        assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+        o.stdout_tail.trim().parse::<i32>().expect("a nice value")
+    };
+    let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    assert_eq!(nice(Priority::Normal), ours);
+    assert_eq!(nice(Priority::Background), 19);
 }
 
 /// The fork bombs run as the same sandbox user, and RLIMIT_NPROC counts that user's

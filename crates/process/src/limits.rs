@@ -42,6 +42,8 @@ pub struct ChildSetup {
     /// `PR_SET_NO_NEW_PRIVS` and `PR_SET_PDEATHSIG(SIGKILL)`: for the rlimits backend; bwrap
     /// does both itself.
     pub harden_process: bool,
+    /// The nice value to run at (`setpriority`), inherited by everything the child starts.
+    pub nice: Option<i32>,
 }
 
 impl ChildSetup {
@@ -69,6 +71,11 @@ impl ChildSetup {
         set_limit(libc::RLIMIT_FSIZE, self.file_bytes, self.file_bytes)?;
         set_limit(libc::RLIMIT_NOFILE, self.open_files, self.open_files)?;
         set_limit(libc::RLIMIT_CORE, 0, 0)?;
+        if let Some(nice) = self.nice {
+            // SAFETY: setpriority has no memory preconditions. A nice value may always be
+            // raised (priority lowered), by any user.
+            check(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) })?;
+        }
         if let Some(nproc) = self.nproc {
             set_limit(libc::RLIMIT_NPROC, nproc, nproc)?;
         }

@@ -104,6 +104,8 @@ pub struct CellOutcome {
     pub engine_stats: Option<EngineStats>,
     /// Time spent running generated code in the sandbox (summed over programs).
     pub sandbox_ms: f64,
+    /// Programs run again at normal priority after the wall clock stopped them at the lowest.
+    pub sandbox_reruns: usize,
     /// Wall time of each task plan (by its key) in this run: from the previous plan's last
     /// item (or the model being ready) to its own last item, in milliseconds.
     pub task_wall_ms: Vec<(String, f64)>,
@@ -130,6 +132,7 @@ impl CellOutcome {
             task_wall_ms: Vec::new(),
             engine_stats: None,
             sandbox_ms: 0.0,
+            sandbox_reruns: 0,
             memory: refused,
         }
     }
@@ -344,6 +347,7 @@ fn finish(run: &CellRun<'_>, gate: &MemoryGate, f: Finished) -> Result<CellOutco
         task_wall_ms,
         engine_stats: seen.engine_stats,
         sandbox_ms: seen.sandbox_ms,
+        sandbox_reruns: seen.sandbox_reruns,
         memory,
     })
 }
