@@ -215,9 +215,12 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
         o.sandbox_ms / 1e3
     ));
     if o.sandbox_reruns > 0 {
+        let (n, them) = match o.sandbox_reruns {
+            1 => ("1 program".to_string(), "it"),
+            n => (format!("{n} programs"), "them"),
+        };
         s.push_str(&format!(
-            "sandbox: {} programs run again at normal priority after the wall clock stopped them at the lowest (beside generation)\n",
-            o.sandbox_reruns
+            "sandbox: {n} run again at normal priority after the wall clock stopped {them} at the lowest (beside generation)\n"
         ));
     }
     if st.retried_requests > 0 {
