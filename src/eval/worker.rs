@@ -73,10 +73,11 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             continue;
         }
         let longest_prefix = units.iter().map(prefix_len).max().unwrap_or(0);
-        // Generation on the CPU decodes in batches of 4 rows unless `--batch-rows` says.
-        let cpu_generation = generates && cpu_only;
+        // Generation on the CPU decodes in batches of 4 rows unless `--batch-rows` says;
+        // scoring has no generation batches.
         let batch_rows = match job.context.batch_rows {
-            0 if cpu_generation => parallel::BATCH_ROWS_ON_CPU,
+            _ if !generates => 0,
+            0 if cpu_only => parallel::BATCH_ROWS_ON_CPU,
             asked => asked,
         };
         let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
@@ -97,7 +98,7 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
                 spare_memory(job.memory_budget),
                 generates,
                 parallel::MAX_AUTO_PARALLEL,
-                if generates { batch_rows } else { 1 },
+                batch_rows,
             );
             (n, Some(why))
         };
@@ -110,7 +111,7 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
             ctx.n_ctx = parallel::context_cells(longest_prefix, longest_own, parallel, generates);
         }
         ctx.flash_attn = ctx.flash_attn.for_decoding(cpu_only);
-        ctx.batch_rows = if generates { batch_rows } else { 0 };
+        ctx.batch_rows = batch_rows;
         let mut engine = model.engine(&ctx)?;
         // Before "ready", as llama-server: the first group's timed prefix then runs warm.
         engine.warm_up()?;
