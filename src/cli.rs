@@ -596,10 +596,12 @@ pub struct SandboxArgs {
     /// Run generated code even when only resource limits are available (no bwrap/namespaces).
     #[arg(long = "allow-weak-sandbox")]
     pub allow_weak_sandbox: bool,
-    /// Wall-clock limit per program, seconds (HF code_eval: 3).
-    #[arg(long = "sandbox-timeout", default_value_t = 10.0)]
+    /// Wall-clock limit per program, seconds, from the sandbox's start to the program's exit
+    /// (lm-eval's code_eval: 3); the CPU-time limit is as many seconds, rounded up. Part of
+    /// HumanEval's protocol: results stored under another limit are not resumed.
+    #[arg(long = "sandbox-timeout", default_value_t = 3.0)]
     pub timeout: f64,
-    /// Address-space limit per program.
+    /// Address-space limit per program (part of HumanEval's protocol, as the timeout).
     #[arg(long = "sandbox-memory", default_value = "2GiB")]
     pub memory: ByteSize,
     /// Programs run at once (overlapping with generation).

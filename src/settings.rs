@@ -16,6 +16,7 @@ use crate::eval::runner::EngineSettings;
 use crate::eval::AUTO_PARALLEL;
 use crate::prompts::Format;
 use crate::sandbox::{Sandbox, SandboxPolicy};
+use crate::tasks::humaneval::ProgramLimits;
 use crate::tasks::{build_plan, TaskFormats, TaskName, TaskOptions, TaskPlan};
 use frontier_process::MemCap;
 
@@ -89,8 +90,16 @@ pub fn fidelity_settings(
     })
 }
 
-pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
+/// The task options and where the data comes from; the sandbox's limits on a HumanEval
+/// program are among the options, as they decide its verdicts.
+pub fn task_options(args: &TaskArgs, sandbox: &SandboxArgs) -> Result<(TaskOptions, Source)> {
     let (limit, task_limits) = parse_limits(&args.limit)?;
+    let timeout = sandbox.timeout;
+    if !timeout.is_finite() || timeout <= 0.0 {
+        return Err(bad_input(format!(
+            "--sandbox-timeout {timeout}: must be a positive number of seconds"
+        )));
+    }
     let selected = parse_tasks(&args.tasks);
     if let Some(t) = task_limits.keys().find(|t| !selected.eval.contains(t)) {
         return Err(bad_input(format!(
@@ -117,6 +126,10 @@ pub fn task_options(args: &TaskArgs) -> Result<(TaskOptions, Source)> {
             gsm8k_max_tokens: args.gsm8k_max_tokens,
             humaneval_max_tokens: args.humaneval_max_tokens,
             plus: args.plus,
+            humaneval_limits: ProgramLimits {
+                wall_ms: (timeout * 1000.0).round().max(1.0) as u64,
+                memory_bytes: sandbox.memory.0,
+            },
         },
         source,
     ))
@@ -131,19 +144,21 @@ pub fn build_plans(
     tasks.iter().map(|&t| build_plan(t, opts, source)).collect()
 }
 
-/// The sandbox for HumanEval, when it is among the tasks; refuses a weak one unless allowed.
-pub fn sandbox_for(tasks: &[TaskName], args: &SandboxArgs) -> Result<Option<Arc<Sandbox>>> {
+/// The sandbox for HumanEval, when it is among the tasks, with the limits the task options
+/// hold; refuses a weak one unless allowed.
+pub fn sandbox_for(
+    tasks: &[TaskName],
+    opts: &TaskOptions,
+    args: &SandboxArgs,
+) -> Result<Option<Arc<Sandbox>>> {
     if !tasks.contains(&TaskName::Humaneval) {
         return Ok(None);
     }
-    if args.timeout.is_nan() || args.timeout <= 0.0 {
-        return Err(bad_input("--sandbox-timeout must be positive"));
-    }
-    let memory = args.memory.0;
+    let limits = opts.humaneval_limits;
     let policy = SandboxPolicy {
-        memory_bytes: memory,
-        wall_timeout_ms: (args.timeout * 1000.0).round() as u64,
-        cpu_seconds: args.timeout.ceil() as u64,
+        memory_bytes: limits.memory_bytes,
+        wall_timeout_ms: limits.wall_ms,
+        cpu_seconds: limits.wall_ms.div_ceil(1000),
         allow_weak: args.allow_weak_sandbox,
         ..SandboxPolicy::default()
     };

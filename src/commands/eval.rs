@@ -18,12 +18,12 @@ use frontier_gguf::read_summary as model_summary;
 
 pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let tasks = eval_tasks(&args.tasks.tasks)?;
-    let (opts, source) = task_options(&args.tasks)?;
+    let (opts, source) = task_options(&args.tasks, &args.sandbox)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
     let model = crate::sweep::model_file(&args.model, quiet)?;
     let summary = model_summary(&model)?;
-    let sandbox = sandbox_for(&tasks, &args.sandbox)?;
+    let sandbox = sandbox_for(&tasks, &opts, &args.sandbox)?;
     let formats = task_formats(&args.tasks.format, &tasks);
     let plans = plans_for_model(
         &tasks,

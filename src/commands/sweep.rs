@@ -30,13 +30,13 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     if tasks.is_empty() && !want_speed && !selected.fidelity {
         return Err(bad_input("no tasks given"));
     }
-    let (opts, source) = task_options(&args.tasks)?;
+    let (opts, source) = task_options(&args.tasks, &args.sandbox)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
     let speed = speed_config(args, &engine, want_speed)?;
     let catalog = Catalog::load(&args.models_from.catalog)?;
     let hub = hub_if_needed(&args.models, &catalog)?;
-    let sandbox = sandbox_for(&tasks, &args.sandbox)?;
+    let sandbox = sandbox_for(&tasks, &opts, &args.sandbox)?;
     let formats = task_formats(&args.tasks.format, &tasks);
     // Reading every dataset now catches bad data before any model runs.
     let plans = build_plans(&tasks, &opts, &source)?;

@@ -36,7 +36,7 @@ struct Measured {
 
 pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let tasks = eval_tasks(&args.tasks.tasks)?;
-    let (opts, source) = task_options(&args.tasks)?;
+    let (opts, source) = task_options(&args.tasks, &args.sandbox)?;
     // One format a task: the paths are compared on the same prompts.
     let all = task_formats(&args.tasks.format, &tasks);
     let formats = crate::tasks::TaskFormats(
@@ -54,7 +54,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     context.n_ctx = 0;
     let model = crate::sweep::model_file(&args.model, quiet)?;
     let summary = model_summary(&model)?;
-    let sandbox = sandbox_for(&tasks, &args.sandbox)?;
+    let sandbox = sandbox_for(&tasks, &opts, &args.sandbox)?;
     let plans = plans_for_model(
         &tasks,
         &opts,

@@ -16,6 +16,26 @@ use crate::sandbox::{Outcome, Verdict};
 pub const STOPS: [&str; 5] = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"];
 pub const MAX_TOKENS: usize = 1024;
 
+/// The sandbox's limits on one program: a verdict depends on them as much as on the program,
+/// so they are part of HumanEval's protocol (a store made with other limits does not resume).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgramLimits {
+    /// Wall clock, milliseconds (lm-eval's `code_eval`: 3 s); the CPU limit is as many seconds,
+    /// rounded up.
+    pub wall_ms: u64,
+    /// Address space, bytes.
+    pub memory_bytes: u64,
+}
+
+impl Default for ProgramLimits {
+    fn default() -> Self {
+        ProgramLimits {
+            wall_ms: 3_000,
+            memory_bytes: 2 << 30,
+        }
+    }
+}
+
 /// Items for the tasks; `gold` holds what is appended to the completion to test it.
 pub fn build(
     files: &DatasetFiles,

@@ -37,6 +37,10 @@ pub struct TaskOptions {
     pub humaneval_max_tokens: usize,
     /// Use the HumanEval+ tests.
     pub plus: bool,
+    /// The sandbox's limits on a HumanEval program (recorded in HumanEval's protocol, not
+    /// among the options every task's protocol holds).
+    #[serde(skip)]
+    pub humaneval_limits: humaneval::ProgramLimits,
 }
 
 impl Default for TaskOptions {
@@ -51,6 +55,7 @@ impl Default for TaskOptions {
             gsm8k_max_tokens: 256,
             humaneval_max_tokens: humaneval::MAX_TOKENS,
             plus: false,
+            humaneval_limits: Default::default(),
         }
     }
 }
@@ -185,6 +190,8 @@ pub fn build_from(
                 "task": "humaneval", "tests": if opts.plus { "HumanEval+ v0.1.10" } else { "HumanEval" },
                 "template": "{prompt}", "until": humaneval::STOPS, "max_gen_toks": opts.humaneval_max_tokens,
                 "greedy": true, "metric": "pass@1 (prompt + completion + test + check(entry_point), sandboxed)",
+                "program_wall_ms": opts.humaneval_limits.wall_ms,
+                "program_memory_bytes": opts.humaneval_limits.memory_bytes,
             });
             (items, used, 0, p)
         }
