@@ -220,7 +220,7 @@ pub fn throughput_line(o: &crate::eval::runner::CellOutcome) -> String {
             n => (format!("{n} programs"), "them"),
         };
         s.push_str(&format!(
-            "sandbox: {n} run again at normal priority after the wall clock stopped {them} at the lowest (beside generation)\n"
+            "sandbox: {n} run again at normal priority once generation ended (the wall clock stopped {them} at the lowest, beside it)\n"
         ));
     }
     if st.retried_requests > 0 {

@@ -121,7 +121,10 @@ pub(crate) fn args(run: &BwrapRun) -> Vec<OsString> {
         // --disable-userns needs a user namespace of our own to lock down.
         a.push(&["--unshare-user", "--disable-userns"]);
     }
-    a.push(&["--cap-drop", "ALL", "--die-with-parent", "--new-session"]);
+    // No --new-session: the child setup has already made bwrap a session of its own (no
+    // controlling terminal, so no TIOCSTI into the user's), whose autogroup takes the run's
+    // priority; a second session inside would be a new autogroup at nice 0.
+    a.push(&["--cap-drop", "ALL", "--die-with-parent"]);
     for entry in run.root {
         match entry {
             RootEntry::Bind(path) => a.push_paths("--ro-bind", &[path, path]),
@@ -305,7 +308,7 @@ mod unit {
             python_args: &python_args,
         };
         let line = joined(&args(&run));
-        assert!(line.starts_with("--unshare-all --unshare-user --disable-userns --cap-drop ALL --die-with-parent --new-session --symlink usr/bin /bin --ro-bind /usr /usr --dev /dev --proc /proc --tmpfs /home --tmpfs /root"), "{line}");
+        assert!(line.starts_with("--unshare-all --unshare-user --disable-userns --cap-drop ALL --die-with-parent --symlink usr/bin /bin --ro-bind /usr /usr --dev /dev --proc /proc --tmpfs /home --tmpfs /root"), "{line}");
         let hide = line.find("--tmpfs /root").unwrap();
         let bind_back = line.find("--ro-bind /root/.pyenv").unwrap();
         assert!(hide < bind_back, "{line}");

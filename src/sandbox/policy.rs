@@ -50,11 +50,13 @@ impl Default for SandboxPolicy {
 pub enum Priority {
     /// The caller's own.
     Normal,
-    /// The lowest (nice 19): the run gets the CPU time other work leaves, so checking a
-    /// program does not slow a model generating on the same cores (llama-batched-bench, 4
-    /// sequences, 2 threads on 2 cores, beside one busy Python loop: 24-28 generated
-    /// tokens/s with the loop at nice 0, 97-117 at nice 19, 95-98 alone). A program starved
-    /// this way may reach the wall clock where it would not alone.
+    /// The lowest (nice 19, for the program and for its session's autogroup): the run gets
+    /// the CPU time other work leaves, so checking a program does not slow a model generating
+    /// on the same cores (llama-batched-bench, 4 sequences, 2 threads on 2 cores, beside one
+    /// busy Python loop: 24-28 generated tokens/s with the loop at nice 0, 97-117 at nice 19,
+    /// 95-98 alone; a loop in a session of its own slowed llama.cpp 17x unless its autogroup
+    /// was at nice 19 too). A program starved this way may reach the wall clock where it
+    /// would not alone.
     Background,
 }
 

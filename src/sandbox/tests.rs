@@ -238,21 +238,58 @@ fn only_the_wall_clock_marks_a_cpu_dependent_timeout() {
     assert!(!run(&sandbox, FAILING).hit_wall_clock());
 }
 
+/// What a passing program printed, run at `priority`.
+fn printed_at(sandbox: &Sandbox, program: &str, priority: Priority) -> String {
+    let o = sandbox
+        .run_python_at(program, priority)
+        .expect("the sandbox itself works");
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    o.stdout_tail.trim().to_string()
+}
+
 #[test]
 fn background_runs_at_the_lowest_priority() {
     let Some(sandbox) = bwrap_sandbox(short_policy()) else {
         return;
     };
     let nice = |priority| {
-        let o = sandbox
-            .run_python_at("import os\nprint(os.nice(0))\n", priority)
-            .expect("the sandbox itself works");
-        assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
-        o.stdout_tail.trim().parse::<i32>().expect("a nice value")
+        printed_at(&sandbox, "import os\nprint(os.nice(0))\n", priority)
+            .parse::<i32>()
+            .expect("a nice value")
     };
     let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
     assert_eq!(nice(Priority::Normal), ours);
     assert_eq!(nice(Priority::Background), 19);
+}
+
+/// The program's session is its autogroup; at the lowest priority the group's nice is 19
+/// too, or the program would take a whole autogroup's share of the CPU from ours.
+#[test]
+fn background_runs_in_an_autogroup_at_the_lowest_priority() {
+    let Some(sandbox) = bwrap_sandbox(short_policy()) else {
+        return;
+    };
+    if !std::path::Path::new("/proc/self/autogroup").exists() {
+        eprintln!("skipped: this kernel has no autogroups (/proc/self/autogroup)");
+        return;
+    }
+    let autogroup = |priority| {
+        printed_at(
+            &sandbox,
+            "print(open('/proc/self/autogroup').read())\n",
+            priority,
+        )
+    };
+    let ours = std::fs::read_to_string("/proc/self/autogroup").unwrap();
+    let background = autogroup(Priority::Background);
+    assert!(background.ends_with(" nice 19"), "{background}");
+    assert_ne!(
+        background,
+        ours.trim(),
+        "the program has a session of its own"
+    );
+    let normal = autogroup(Priority::Normal);
+    assert!(normal.ends_with(" nice 0"), "{normal}");
 }
 
 /// The fork bombs run as the same sandbox user, and RLIMIT_NPROC counts that user's

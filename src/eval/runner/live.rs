@@ -35,14 +35,18 @@ pub(super) struct Checked {
     outcome: Result<Outcome>,
     /// The program's time in the sandbox, a first run's included.
     ms: u64,
-    /// Run again at normal priority: starved beside the engine, it reached the wall clock.
+    /// Run again at normal priority once the worker exited: starved beside the engine, it
+    /// reached the wall clock.
     rerun: bool,
 }
 
 /// Runs a program, at the lowest priority while the worker is running (so the engine keeps
 /// its cores). The verdict a wall-clock timeout gives depends on how much of the CPU the
-/// program got, so a program stopped by the wall clock at the lowest priority runs again at
-/// normal priority, as it would have without the engine, and that run's verdict counts.
+/// program got, so a program stopped by the wall clock at the lowest priority runs again
+/// once the worker has exited, at normal priority, as it would have without the engine, and
+/// that run's verdict counts. (Run beside the engine instead, it would take a whole
+/// autogroup's share of the cores from it for up to the timeout, and its verdict would
+/// depend on the engine's load.) This sandbox thread waits for that; the others go on.
 fn check(sandbox: &Sandbox, program: &str, engine_running: &AtomicBool) -> Checked {
     let priority = if engine_running.load(Ordering::SeqCst) {
         Priority::Background
@@ -55,6 +59,9 @@ fn check(sandbox: &Sandbox, program: &str, engine_running: &AtomicBool) -> Check
     let rerun =
         priority == Priority::Background && outcome.as_ref().is_ok_and(Outcome::hit_wall_clock);
     if rerun {
+        while engine_running.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         outcome = sandbox.run_python_at(program, Priority::Normal);
         ms += took(&outcome);
     }
@@ -173,7 +180,8 @@ pub(super) struct Seen {
     pub ready_at: Option<Instant>,
     pub engine_stats: Option<EngineStats>,
     pub sandbox_ms: f64,
-    /// Programs run again at normal priority after the wall clock stopped them at the lowest.
+    /// Programs run again at normal priority once the worker exited, after the wall clock
+    /// stopped them at the lowest beside it.
     pub sandbox_reruns: usize,
     /// When each task run last stored an item.
     pub last_stored: HashMap<i64, Instant>,
@@ -364,13 +372,15 @@ fn unit_failure(p: &Pending<'_>, message: &str) -> ItemRow {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
 
     use super::check;
     use crate::sandbox::{BackendKind, Sandbox, SandboxPolicy, Verdict};
 
     #[test]
-    fn a_program_stopped_by_the_wall_clock_beside_the_engine_runs_again() {
+    fn a_program_stopped_by_the_wall_clock_beside_the_engine_runs_again_after_it() {
         let policy = SandboxPolicy {
             wall_timeout_ms: 1_000,
             cpu_seconds: 1,
@@ -384,10 +394,25 @@ mod tests {
             }
         };
         let sleeping = "import time\ntime.sleep(60)\n";
-        let beside = check(&sandbox, sleeping, &AtomicBool::new(true));
+        let running = Arc::new(AtomicBool::new(true));
+        let engine = {
+            let running = running.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2_500));
+                running.store(false, Ordering::SeqCst);
+            })
+        };
+        let started = Instant::now();
+        let beside = check(&sandbox, sleeping, &running);
+        engine.join().unwrap();
         assert!(beside.rerun);
         assert_eq!(beside.outcome.unwrap().verdict, Verdict::Timeout);
         assert!(beside.ms >= 2_000, "both runs' time: {}", beside.ms);
+        assert!(
+            started.elapsed() >= Duration::from_millis(3_500),
+            "the second run waits for the engine to end: {:?}",
+            started.elapsed()
+        );
         let alone = check(&sandbox, sleeping, &AtomicBool::new(false));
         assert!(!alone.rerun);
         assert!(alone.ms < 2_000, "one run's time: {}", alone.ms);

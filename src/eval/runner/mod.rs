@@ -104,7 +104,8 @@ pub struct CellOutcome {
     pub engine_stats: Option<EngineStats>,
     /// Time spent running generated code in the sandbox (summed over programs).
     pub sandbox_ms: f64,
-    /// Programs run again at normal priority after the wall clock stopped them at the lowest.
+    /// Programs run again at normal priority once the worker exited, after the wall clock
+    /// stopped them at the lowest beside it.
     pub sandbox_reruns: usize,
     /// Wall time of each task plan (by its key) in this run: from the previous plan's last
     /// item (or the model being ready) to its own last item, in milliseconds.
