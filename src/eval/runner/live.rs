@@ -68,6 +68,16 @@ fn check(sandbox: &Sandbox, program: &str, engine_running: &AtomicBool) -> Check
     Checked { outcome, ms, rerun }
 }
 
+/// The flag a program's rerun waits on, cleared when the worker's thread is done with it —
+/// also if that thread panics, so no rerun waits for ever.
+struct EngineRunning(Arc<AtomicBool>);
+
+impl Drop for EngineRunning {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The threads feeding a cell's channel, and the queue of programs for the sandbox.
 pub(super) struct Threads {
     worker: JoinHandle<()>,
@@ -87,13 +97,13 @@ impl Threads {
         let (tx, rx) = mpsc::channel::<Msg>();
         let worker_tx = tx.clone();
         let engine_running = Arc::new(AtomicBool::new(true));
-        let running = engine_running.clone();
+        let running = EngineRunning(engine_running.clone());
         let worker = std::thread::spawn(move || {
             let events = worker_tx.clone();
             let outcome = run_worker(&command, request, cap.as_ref(), move |e| {
                 let _ = events.send(Msg::Worker(e));
             });
-            running.store(false, Ordering::SeqCst);
+            drop(running);
             let _ = worker_tx.send(Msg::WorkerExit(outcome));
         });
         let (programs, queue) = mpsc::channel::<(String, String)>();
