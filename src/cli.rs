@@ -599,7 +599,7 @@ pub struct SandboxArgs {
     /// Wall-clock limit per program, seconds, from the sandbox's start to the program's exit
     /// (lm-eval's code_eval: 3); the CPU-time limit is as many seconds, rounded up. Part of
     /// HumanEval's protocol: results stored under another limit are not resumed.
-    #[arg(long = "sandbox-timeout", default_value_t = 3.0)]
+    #[arg(long = "sandbox-timeout", default_value_t = crate::tasks::humaneval::TIMEOUT_S)]
     pub timeout: f64,
     /// Address-space limit per program (part of HumanEval's protocol, as the timeout).
     #[arg(long = "sandbox-memory", default_value = "2GiB")]

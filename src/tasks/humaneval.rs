@@ -11,16 +11,18 @@ use crate::datasets::humaneval::{self, HumanEvalTask};
 use crate::datasets::{DataFile, DatasetFiles};
 use crate::extract::{assemble_program, extract_code, CodeRule};
 use crate::prompts::{Format, Message, PromptStyle};
-use crate::sandbox::{Outcome, Verdict};
+use crate::sandbox::{Outcome, SandboxPolicy, Verdict};
 
 pub const STOPS: [&str; 5] = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"];
 pub const MAX_TOKENS: usize = 1024;
+/// The wall clock a program gets by default, seconds: lm-eval's `code_eval` (`timeout=3.0`).
+pub const TIMEOUT_S: f64 = 3.0;
 
 /// The sandbox's limits on one program: a verdict depends on them as much as on the program,
 /// so they are part of HumanEval's protocol (a store made with other limits does not resume).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProgramLimits {
-    /// Wall clock, milliseconds (lm-eval's `code_eval`: 3 s); the CPU limit is as many seconds,
+    /// Wall clock, milliseconds ([`TIMEOUT_S`] by default); the CPU limit is as many seconds,
     /// rounded up.
     pub wall_ms: u64,
     /// Address space, bytes.
@@ -30,8 +32,8 @@ pub struct ProgramLimits {
 impl Default for ProgramLimits {
     fn default() -> Self {
         ProgramLimits {
-            wall_ms: 3_000,
-            memory_bytes: 2 << 30,
+            wall_ms: (TIMEOUT_S * 1000.0) as u64,
+            memory_bytes: SandboxPolicy::default().memory_bytes,
         }
     }
 }

@@ -133,7 +133,7 @@ pub fn join_cgroup(procs: &CString) -> io::Result<()> {
 ///
 /// Runs in the forked child: only async-signal-safe calls, no allocation.
 #[cfg(target_os = "linux")]
-pub fn set_autogroup_nice(nice: i32) {
+fn set_autogroup_nice(nice: i32) {
     let mut text = [0u8; 3];
     let digits = nice.unsigned_abs().min(99);
     let mut n = 0;
@@ -175,7 +175,7 @@ pub fn set_autogroup_nice(nice: i32) {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn set_autogroup_nice(_nice: i32) {}
+fn set_autogroup_nice(_nice: i32) {}
 
 #[cfg(target_os = "linux")]
 fn unshare_network() -> io::Result<()> {
