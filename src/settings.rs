@@ -17,6 +17,7 @@ use crate::eval::AUTO_PARALLEL;
 use crate::prompts::Format;
 use crate::sandbox::{Sandbox, SandboxPolicy};
 use crate::tasks::humaneval::ProgramLimits;
+use crate::tasks::plan::GenerationSteps;
 use crate::tasks::{build_plan, TaskFormats, TaskName, TaskOptions, TaskPlan};
 use frontier_process::MemCap;
 
@@ -130,6 +131,8 @@ pub fn task_options(args: &TaskArgs, sandbox: &SandboxArgs) -> Result<(TaskOptio
                 wall_ms: (timeout * 1000.0).round().max(1.0) as u64,
                 memory_bytes: sandbox.memory.0,
             },
+            // Set from the engine settings (see `generation_steps`).
+            generation_steps: GenerationSteps::default(),
         },
         source,
     ))
@@ -260,6 +263,20 @@ pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
         no_padding: false,
     };
     Ok((model, context))
+}
+
+/// The shape of the generation steps `engine` asks for, which generation tasks record in
+/// their protocols.
+pub fn generation_steps(engine: &EngineSettings) -> GenerationSteps {
+    let on_cpu = crate::eval::parallel::on_cpu(&engine.model);
+    GenerationSteps {
+        rows: crate::eval::parallel::generation_rows(
+            engine.context.batch_rows,
+            engine.parallel,
+            on_cpu,
+        ),
+        padding: !engine.context.no_padding,
+    }
 }
 
 /// The engine settings of `eval` and `sweep`: load and context options from the run flags,

@@ -50,6 +50,28 @@ fn eval_stores_items_resumes_and_shows_them() {
         "{stderr}"
     );
 
+    // Generation steps of another shape give other outputs: GSM8K starts afresh (MMLU,
+    // which scores without generating, resumes); the same shape asked another way resumes.
+    for (extra, words) in [
+        (
+            &["--no-padding"][..],
+            "3 items scored now, 6 already stored",
+        ),
+        (
+            &["--batch-rows", "2"][..],
+            "3 items scored now, 6 already stored",
+        ),
+        (
+            &["--parallel", "4"][..],
+            "0 items scored now, 9 already stored",
+        ),
+    ] {
+        let other = eval(dir.path(), extra);
+        let stderr = String::from_utf8_lossy(&other.stderr);
+        assert!(other.status.success(), "{extra:?}: {stderr}");
+        assert!(stderr.contains(words), "{extra:?}: {stderr}");
+    }
+
     let show = frontier()
         .arg("show")
         .arg(dir.path())
@@ -73,6 +95,12 @@ fn eval_stores_items_resumes_and_shows_them() {
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(
         text.contains("mmlu") && text.contains("6 items stored of 6"),
+        "{text}"
+    );
+    // One GSM8K task run for each of the three shapes.
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" gsm8k ")).count(),
+        3,
         "{text}"
     );
 
@@ -119,4 +147,25 @@ fn bad_eval_input_is_rejected_before_running() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(words), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn generation_refuses_fewer_slots_than_its_steps_have_rows() {
+    // Half of what is left under a 400 MiB budget holds GSM8K's KV cache for one or two
+    // sequences, not the 4 that steps of 4 rows need: the worker stops with what to do
+    // instead of generating other outputs under the same key.
+    let dir = tempfile::tempdir().unwrap();
+    let out = eval(
+        dir.path(),
+        &["--mem-limit", "400MiB", "--mem-cap", "watchdog"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("generation steps of 4 rows need 4 sequence slots")
+            && stderr.contains("pass --parallel 4 to use 4 anyway"),
+        "{stderr}"
+    );
+    // MMLU, scored before generation, is kept.
+    assert!(stderr.contains("6 items scored now"), "{stderr}");
 }

@@ -11,16 +11,19 @@ use crate::cli::EvalArgs;
 use crate::eval::aggregate::{summarize, TaskSummary};
 use crate::eval::cell::cell_for_model;
 use crate::eval::runner::{run_cell, CellRun};
-use crate::settings::{engine_settings, eval_tasks, sandbox_for, task_formats, task_options};
+use crate::settings::{
+    engine_settings, eval_tasks, generation_steps, sandbox_for, task_formats, task_options,
+};
 use crate::store::{CellStatus, Store};
 use crate::tasks::plan::plans_for_model;
 use frontier_gguf::read_summary as model_summary;
 
 pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let tasks = eval_tasks(&args.tasks.tasks)?;
-    let (opts, source) = task_options(&args.tasks, &args.sandbox)?;
+    let (mut opts, source) = task_options(&args.tasks, &args.sandbox)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
+    opts.generation_steps = generation_steps(&engine);
     let model = crate::sweep::model_file(&args.model, quiet)?;
     let summary = model_summary(&model)?;
     let sandbox = sandbox_for(&tasks, &opts, &args.sandbox)?;

@@ -8,8 +8,8 @@ use crate::catalog::{Catalog, ModelRef};
 use crate::cli::{Executor, SweepArgs};
 use crate::hub::{Hub, HubConfig};
 use crate::settings::{
-    build_plans, engine_settings, fidelity_settings, parse_tasks, sandbox_for, task_formats,
-    task_options,
+    build_plans, engine_settings, fidelity_settings, generation_steps, parse_tasks, sandbox_for,
+    task_formats, task_options,
 };
 use crate::slurm::{ArrayRun, CellPlan, Ended, JobFile, SlurmOptions};
 use crate::store::Store;
@@ -30,9 +30,10 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     if tasks.is_empty() && !want_speed && !selected.fidelity {
         return Err(bad_input("no tasks given"));
     }
-    let (opts, source) = task_options(&args.tasks, &args.sandbox)?;
+    let (mut opts, source) = task_options(&args.tasks, &args.sandbox)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
+    opts.generation_steps = generation_steps(&engine);
     let speed = speed_config(args, &engine, want_speed)?;
     let catalog = Catalog::load(&args.models_from.catalog)?;
     let hub = hub_if_needed(&args.models, &catalog)?;

@@ -14,7 +14,9 @@ use crate::cli::ThroughputArgs;
 use crate::eval::cell::cell_for_model;
 use crate::eval::runner::{run_cell, CellOutcome, CellRun, EngineSettings};
 use crate::eval::AUTO_PARALLEL;
-use crate::settings::{eval_tasks, run_options, sandbox_for, task_formats, task_options};
+use crate::settings::{
+    eval_tasks, generation_steps, run_options, sandbox_for, task_formats, task_options,
+};
 use crate::store::{ItemRow, Store};
 use crate::tasks::plan::plans_for_model;
 use crate::tasks::TaskName;
@@ -55,7 +57,7 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let model = crate::sweep::model_file(&args.model, quiet)?;
     let summary = model_summary(&model)?;
     let sandbox = sandbox_for(&tasks, &opts, &args.sandbox)?;
-    let plans = plans_for_model(
+    let mut plans = plans_for_model(
         &tasks,
         &opts,
         &source,
@@ -94,7 +96,6 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
         model: &model,
         summary: &summary,
         formats: &formats,
-        plans: &plans,
         source: &source,
         sandbox,
         verbosity,
@@ -112,8 +113,13 @@ pub fn run(args: &ThroughputArgs, verbosity: u8, quiet: bool) -> Result<i32> {
             share_prefix: p.share_prefix,
             backend: args.run.backend(quiet)?,
         };
+        // Each path's generation steps in its plans' protocols (one at a time: steps of 1).
+        let steps = generation_steps(&engine);
+        for plan in &mut plans {
+            plan.record_generation_steps(steps);
+        }
         let dir = root.join(format!("path{}", i + 1));
-        measured.push(measure(&dir, &bench, &engine)?);
+        measured.push(measure(&dir, &bench, &plans, &engine)?);
     }
     crate::output::print(render(&paths, &measured, &tasks))?;
     Ok(0)
@@ -125,20 +131,23 @@ struct Bench<'a> {
     model: &'a Path,
     summary: &'a frontier_gguf::ModelSummary,
     formats: &'a crate::tasks::TaskFormats,
-    plans: &'a [crate::tasks::TaskPlan],
     source: &'a crate::datasets::Source,
     sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,
     verbosity: u8,
     quiet: bool,
 }
 
-fn measure(dir: &Path, bench: &Bench<'_>, engine: &EngineSettings) -> Result<Measured> {
+fn measure(
+    dir: &Path,
+    bench: &Bench<'_>,
+    plans: &[crate::tasks::TaskPlan],
+    engine: &EngineSettings,
+) -> Result<Measured> {
     let Bench {
         args,
         model,
         summary,
         formats,
-        plans,
         source,
         verbosity,
         quiet,

@@ -34,6 +34,39 @@ pub const MAX_AUTO_PARALLEL: u32 = 8;
 /// humaneval` prints this for a run's outputs).
 pub const BATCH_ROWS_ON_CPU: u32 = 4;
 
+/// Whether the model runs on the CPU: a CPU-only build, or no layers offloaded.
+pub fn on_cpu(model: &frontier_engine::ModelOptions) -> bool {
+    crate::build_info::cpu_only() || model.gpu_layers == Some(0)
+}
+
+/// The rows of a generation batch asked for: `--batch-rows`, or when not given
+/// [`BATCH_ROWS_ON_CPU`] on the CPU and 0 (all sequences in one batch) on a GPU.
+pub fn asked_batch_rows(batch_rows: u32, cpu_only: bool) -> u32 {
+    match batch_rows {
+        0 if cpu_only => BATCH_ROWS_ON_CPU,
+        asked => asked,
+    }
+}
+
+/// How many rows every generation step of a run has, from what was asked: `--batch-rows`
+/// (see [`asked_batch_rows`]) over `parallel` sequence slots ([`AUTO_PARALLEL`]: the most the
+/// worker chooses, [`MAX_AUTO_PARALLEL`]). A row's logits depend on this number, so it is
+/// part of every generation task's protocol; the worker refuses to choose fewer slots than
+/// it needs.
+pub fn generation_rows(batch_rows: u32, parallel: u32, cpu_only: bool) -> u32 {
+    let slots = match parallel {
+        AUTO_PARALLEL => MAX_AUTO_PARALLEL,
+        n => n,
+    };
+    frontier_engine::ContextOptions {
+        n_seq_max: slots,
+        stream_per_seq: true,
+        batch_rows: asked_batch_rows(batch_rows, cpu_only),
+        ..Default::default()
+    }
+    .generation_batch_rows()
+}
+
 /// Context cells for a shared prefix and `n` sequences of `own` cells each, in whole pages
 /// of 256. In one KV stream the sequences share the prefix (with a margin for cells the
 /// cache cannot use contiguously); with `stream_per_seq` each sequence and the prefix get a
@@ -48,8 +81,9 @@ pub fn context_cells(prefix: usize, own: usize, n: u32, stream_per_seq: bool) ->
 }
 
 /// The number of sequences, and why: the largest `n` ≤ `max` whose KV cache fits in half of
-/// `spare_bytes` and that is a multiple of `batch_rows` (or smaller than it), so that
-/// generation batches keep that many rows. Not fewer for a run of fewer items: the number of
+/// `spare_bytes` and that is a multiple of `batch_rows` (or smaller than it, which the
+/// worker refuses for generation: see [`generation_rows`]), so that generation batches keep
+/// that many rows. Not fewer for a run of fewer items: the number of
 /// sequence slots shapes every generation step (see `frontier_llama`'s continuous batching),
 /// so it must not depend on how many items the run has.
 pub fn choose(
@@ -110,6 +144,23 @@ mod tests {
         // Less than one batch: as many as fit.
         let three = context_cells(600, 200, 3, true) as u64 * kv * 2;
         assert_eq!(choose(kv, 600, 200, three, true, max, 4).0, 3);
+    }
+
+    #[test]
+    fn generation_rows_from_what_was_asked() {
+        // The CPU's default: 8 slots in batches of 4, whatever --parallel is a multiple of.
+        assert_eq!(generation_rows(0, AUTO_PARALLEL, true), 4);
+        assert_eq!(generation_rows(0, 4, true), 4);
+        assert_eq!(generation_rows(0, 12, true), 4);
+        // Fewer slots than rows, or rows that do not divide them: the largest divisor.
+        assert_eq!(generation_rows(0, 1, true), 1);
+        assert_eq!(generation_rows(0, 2, true), 2);
+        assert_eq!(generation_rows(0, 6, true), 3);
+        assert_eq!(generation_rows(8, AUTO_PARALLEL, true), 8);
+        assert_eq!(generation_rows(2, AUTO_PARALLEL, true), 2);
+        // A GPU: every slot in one batch.
+        assert_eq!(generation_rows(0, AUTO_PARALLEL, false), MAX_AUTO_PARALLEL);
+        assert_eq!(generation_rows(0, 3, false), 3);
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
     if generation_first {
         phases.reverse();
     }
-    let cpu_only = crate::build_info::cpu_only() || job.model_options.gpu_layers == Some(0);
+    let cpu_only = parallel::on_cpu(&job.model_options);
     let mut stats = frontier_engine::EngineStats::default();
     for (units, generates) in phases {
         if units.is_empty() {
@@ -75,10 +75,10 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
         let longest_prefix = units.iter().map(prefix_len).max().unwrap_or(0);
         // Generation on the CPU decodes in batches of 4 rows unless `--batch-rows` says;
         // scoring has no generation batches.
-        let batch_rows = match job.context.batch_rows {
-            _ if !generates => 0,
-            0 if cpu_only => parallel::BATCH_ROWS_ON_CPU,
-            asked => asked,
+        let batch_rows = if generates {
+            parallel::asked_batch_rows(job.context.batch_rows, cpu_only)
+        } else {
+            0
         };
         let longest_own = units.iter().map(Prepared::own_cells).max().unwrap_or(1);
         let (parallel, parallel_reason) = if job.parallel != AUTO_PARALLEL {
@@ -100,6 +100,9 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
                 parallel::MAX_AUTO_PARALLEL,
                 batch_rows,
             );
+            if generates {
+                refuse_other_rows(&job, n, cpu_only, &why)?;
+            }
             (n, Some(why))
         };
         let mut ctx = job.context.clone();
@@ -150,6 +153,32 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
         elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
         stats,
     })
+}
+
+/// Generation tasks record in their protocol the rows of every generation step (a row's
+/// logits depend on them), taken from what was asked ([`parallel::generation_rows`]); when
+/// the memory left holds fewer sequence slots than those rows need, the worker stops rather
+/// than generate in other steps under that protocol's key.
+fn refuse_other_rows(job: &EvalRequest, slots: u32, cpu_only: bool, why: &str) -> Result<()> {
+    let asked = parallel::generation_rows(job.context.batch_rows, AUTO_PARALLEL, cpu_only);
+    let would = parallel::generation_rows(job.context.batch_rows, slots, cpu_only);
+    if job.context.no_padding || would == asked {
+        return Ok(());
+    }
+    let rows = |n: u32| {
+        if n == 1 {
+            "1 row".into()
+        } else {
+            format!("{n} rows")
+        }
+    };
+    anyhow::bail!(
+        "generation steps of {} need {asked} sequence slots, and only {slots} fit ({why}); \
+         pass --parallel {asked} to use {asked} anyway, or --parallel {slots} to generate in \
+         steps of {} (other results, stored apart)",
+        rows(asked),
+        rows(would)
+    )
 }
 
 /// The error for a unit longer than a context.

@@ -41,6 +41,31 @@ pub struct TaskOptions {
     /// among the options every task's protocol holds).
     #[serde(skip)]
     pub humaneval_limits: humaneval::ProgramLimits,
+    /// How generation steps are shaped (recorded in the generation tasks' protocols, not
+    /// among the options every task's protocol holds).
+    #[serde(skip)]
+    pub generation_steps: GenerationSteps,
+}
+
+/// The shape of every generation step, on which a generated item's output depends
+/// (llama.cpp's logits change with a batch's row count, not with the other rows' tokens or
+/// depths): results stored under one shape are not resumed under another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenerationSteps {
+    /// Rows in every step (`eval::parallel::generation_rows`).
+    pub rows: u32,
+    /// Idle rows padded (not `--no-padding`, whose outputs depend on the other items).
+    pub padding: bool,
+}
+
+impl Default for GenerationSteps {
+    /// The CPU's default: batches of 4 rows, padded.
+    fn default() -> Self {
+        GenerationSteps {
+            rows: crate::eval::parallel::BATCH_ROWS_ON_CPU,
+            padding: true,
+        }
+    }
 }
 
 impl Default for TaskOptions {
@@ -56,6 +81,7 @@ impl Default for TaskOptions {
             humaneval_max_tokens: humaneval::MAX_TOKENS,
             plus: false,
             humaneval_limits: Default::default(),
+            generation_steps: Default::default(),
         }
     }
 }
@@ -88,6 +114,18 @@ impl TaskOptions {
 }
 
 impl TaskPlan {
+    /// Records `steps` in the protocol of a generation task (another key: its results are
+    /// kept apart from those of other steps); a scoring task's protocol stays as it is.
+    pub fn record_generation_steps(&mut self, steps: GenerationSteps) {
+        let generates = match self.task {
+            TaskName::Mmlu => false,
+            TaskName::Gsm8k | TaskName::Gsm8kCot | TaskName::Humaneval => true,
+        };
+        if generates {
+            self.protocol = with_steps(std::mem::take(&mut self.protocol), steps);
+        }
+    }
+
     /// `mmlu-1a2b3c4d5e6f`: the task name and a hash of its protocol.
     pub fn key(&self) -> String {
         let hash = sha256_hex(self.protocol.to_string().as_bytes());
@@ -213,7 +251,7 @@ pub fn build_from(
         ..opts.clone()
     };
     protocol["options"] = serde_json::to_value(&shaping)?;
-    Ok(TaskPlan {
+    let mut plan = TaskPlan {
         task,
         format: style.format,
         template: style.template_name.clone(),
@@ -222,7 +260,16 @@ pub fn build_from(
         protocol,
         dataset_hash,
         n_shot,
-    })
+    };
+    plan.record_generation_steps(opts.generation_steps);
+    Ok(plan)
+}
+
+/// A generation task's protocol with the shape of its generation steps.
+fn with_steps(mut protocol: serde_json::Value, steps: GenerationSteps) -> serde_json::Value {
+    protocol["generation_rows"] = json!(steps.rows);
+    protocol["padding"] = json!(steps.padding);
+    protocol
 }
 
 /// The prompt formats each task runs in, the first being the one comparison tables show.

@@ -1,6 +1,7 @@
-//! Why a generation step keeps all its rows (a test on the real test model): within one
-//! step a row's logits do not depend on the other rows' tokens, but they do depend on how
-//! many rows the step has. `cargo test --release -p frontier-llama step_rows -- --nocapture`
+//! Why a generation step keeps all its rows (tests on the real test model): within one
+//! step a row's logits do not depend on the other rows' tokens, nor on how deep their
+//! sequences are (llama.cpp attends every row over the deepest one's cells, masked), but
+//! they do depend on how many rows the step has. `cargo test --release -p frontier-llama step_rows -- --nocapture`
 //! prints, for each smaller step, which rows came out different from a full step's.
 
 use std::path::PathBuf;
@@ -23,6 +24,15 @@ fn test_model() -> Option<PathBuf> {
         })?;
     let path = dir.join("SmolLM2-135M-Instruct.Q4_K_M.gguf");
     path.is_file().then_some(path)
+}
+
+/// The test model loaded, or `None` after saying why the test is skipped.
+fn loaded_test_model() -> Option<LoadedModel> {
+    let Some(path) = test_model() else {
+        eprintln!("skipped: no SmolLM2-135M-Instruct.Q4_K_M.gguf (run scripts/test-models)");
+        return None;
+    };
+    Some(LoadedModel::load(&path, &ModelOptions::default()).unwrap())
 }
 
 /// Decodes `tokens[i]` at position `depth[i]` of sequence `i` (slices of one length), all in
@@ -54,16 +64,12 @@ fn differing(rows: &[Vec<f32>], full: &[Vec<f32>]) -> Vec<usize> {
         .collect()
 }
 
-#[test]
-fn step_rows_other_tokens_never_matter_the_row_count_may() {
-    let Some(path) = test_model() else {
-        eprintln!("skipped: no SmolLM2-135M-Instruct.Q4_K_M.gguf (run scripts/test-models)");
-        return;
-    };
-    let model = LoadedModel::load(&path, &ModelOptions::default()).unwrap();
-    let mut e = model
+/// An engine with `ROWS` sequences of `cells` KV cells each, in streams of their own, and
+/// the tokens of a sentence to feed it.
+fn engine_and_text(model: &LoadedModel, cells: u32) -> (LlamaEngine<'_>, Vec<Token>) {
+    let e = model
         .new_engine(&ContextOptions {
-            n_ctx: (ROWS as u32 + 1) * 256,
+            n_ctx: (ROWS as u32 + 1) * cells,
             n_seq_max: ROWS as u32,
             stream_per_seq: true,
             threads: 2,
@@ -77,6 +83,15 @@ fn step_rows_other_tokens_never_matter_the_row_count_may() {
             false,
         )
         .unwrap();
+    (e, text)
+}
+
+#[test]
+fn step_rows_other_tokens_never_matter_the_row_count_may() {
+    let Some(model) = loaded_test_model() else {
+        return;
+    };
+    let (mut e, text) = engine_and_text(&model, 256);
     let token = |i: usize| text[i % text.len()];
     // Sequence i holds 2 to 4 tokens (decoded alone), then gets one more in each step.
     let mut depth = Vec::new();
@@ -108,5 +123,42 @@ fn step_rows_other_tokens_never_matter_the_row_count_may() {
             "step of {r} rows: rows whose logits differ from a step of {ROWS}: {:?} (by up to {largest:.2})",
             differing(&part, &full)
         );
+    }
+}
+
+/// A generation batch attends over as many cells as its deepest sequence holds (the rest
+/// masked), so this is what lets an item's result ignore how long its neighbours' prompts
+/// and outputs are: sequence 0's row of a 4-row step, with the other three sequences 1 to
+/// 900 cells deep (past one and two of llama.cpp's 256-cell steps of attended depth).
+#[test]
+fn step_rows_other_sequences_depth_never_matters() {
+    let Some(model) = loaded_test_model() else {
+        return;
+    };
+    let (mut e, text) = engine_and_text(&model, 1024);
+    let token = |i: usize| text[i % text.len()];
+    for depth in [40usize, 300] {
+        let mut rows = Vec::new();
+        for others in [[1, 1, 1], [600, 1, 1], [1, 20, 900]] {
+            for seq in 0..4 {
+                e.clear_seq(seq).unwrap();
+            }
+            let mut depths = vec![depth];
+            depths.extend(others);
+            for (seq, &d) in depths.iter().enumerate() {
+                let prompt: Vec<Token> = (0..d).map(|i| token(i + 5 * seq)).collect();
+                e.decode(&prompt, 0, seq as i32, Logits::None).unwrap();
+            }
+            let next: Vec<Token> = (0..4).map(|k| token(depth + k)).collect();
+            let at: Vec<i32> = depths.iter().map(|&d| d as i32).collect();
+            rows.push(step(&mut e, &next, &at).unwrap().swap_remove(0));
+        }
+        for (others, row) in [[600, 1, 1], [1, 20, 900]].iter().zip(&rows[1..]) {
+            assert_eq!(
+                differing(std::slice::from_ref(row), &rows[..1]),
+                Vec::<usize>::new(),
+                "a row {depth} deep: the others at {others:?} changed its logits"
+            );
+        }
     }
 }
