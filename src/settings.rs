@@ -266,16 +266,21 @@ pub fn run_options(run: &RunArgs) -> Result<(ModelOptions, ContextOptions)> {
 }
 
 /// The shape of the generation steps `engine` asks for, which generation tasks record in
-/// their protocols.
+/// their protocols: a server batches as it likes (0 rows, not padded); steps of one row have
+/// nothing to pad, with or without `--no-padding`.
 pub fn generation_steps(engine: &EngineSettings) -> GenerationSteps {
+    if engine.backend.remote().is_some() {
+        return GenerationSteps {
+            rows: 0,
+            padding: false,
+        };
+    }
     let on_cpu = crate::eval::parallel::on_cpu(&engine.model);
+    let rows =
+        crate::eval::parallel::generation_rows(engine.context.batch_rows, engine.parallel, on_cpu);
     GenerationSteps {
-        rows: crate::eval::parallel::generation_rows(
-            engine.context.batch_rows,
-            engine.parallel,
-            on_cpu,
-        ),
-        padding: !engine.context.no_padding,
+        rows,
+        padding: !engine.context.no_padding || rows <= 1,
     }
 }
 

@@ -152,20 +152,30 @@ fn bad_eval_input_is_rejected_before_running() {
 #[test]
 fn generation_refuses_fewer_slots_than_its_steps_have_rows() {
     // Half of what is left under a 400 MiB budget holds GSM8K's KV cache for one or two
-    // sequences, not the 4 that steps of 4 rows need: the worker stops with what to do
-    // instead of generating other outputs under the same key.
+    // sequences, not the 4 that steps of 4 rows need: the worker does not generate (other
+    // outputs under the same key) but says what to do, and MMLU, after GSM8K in this order,
+    // is still scored and stored.
     let dir = tempfile::tempdir().unwrap();
-    let out = eval(
-        dir.path(),
-        &["--mem-limit", "400MiB", "--mem-cap", "watchdog"],
-    );
+    let out = frontier()
+        .args([
+            "eval",
+            "--tasks",
+            "gsm8k,mmlu",
+            "--subjects",
+            "anatomy,astronomy",
+        ])
+        .args(["--limit", "3", "--gsm8k-max-tokens", "48", "-t", "2"])
+        .args(["--mem-limit", "400MiB", "--mem-cap", "watchdog", "--out"])
+        .arg(dir.path())
+        .arg(model(SMOLLM_Q4_K_M))
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("generation steps of 4 rows need 4 sequence slots")
-            && stderr.contains("pass --parallel 4 to use 4 anyway"),
+        stderr.contains("steps of 4 rows need 4 sequence slots")
+            && stderr.contains("pass --parallel 4 to use them anyway"),
         "{stderr}"
     );
-    // MMLU, scored before generation, is kept.
     assert!(stderr.contains("6 items scored now"), "{stderr}");
 }

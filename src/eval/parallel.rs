@@ -48,20 +48,30 @@ pub fn asked_batch_rows(batch_rows: u32, cpu_only: bool) -> u32 {
     }
 }
 
+/// Whether `n` sequence slots suit batches of `rows` (asked; 0: all in one batch): a
+/// multiple of them, so that every batch keeps that many rows, or fewer than one batch.
+fn suits_rows(n: u32, rows: u32) -> bool {
+    let rows = rows.max(1);
+    n < rows || n.is_multiple_of(rows)
+}
+
 /// How many rows every generation step of a run has, from what was asked: `--batch-rows`
-/// (see [`asked_batch_rows`]) over `parallel` sequence slots ([`AUTO_PARALLEL`]: the most the
-/// worker chooses, [`MAX_AUTO_PARALLEL`]). A row's logits depend on this number, so it is
-/// part of every generation task's protocol; the worker refuses to choose fewer slots than
-/// it needs.
+/// (see [`asked_batch_rows`]) over `parallel` sequence slots ([`AUTO_PARALLEL`]: as many as
+/// [`choose`] takes when memory is no limit). A row's logits depend on this number, so it is
+/// part of every generation task's protocol, and the worker generates only in steps of it.
 pub fn generation_rows(batch_rows: u32, parallel: u32, cpu_only: bool) -> u32 {
+    let rows = asked_batch_rows(batch_rows, cpu_only);
     let slots = match parallel {
-        AUTO_PARALLEL => MAX_AUTO_PARALLEL,
+        AUTO_PARALLEL => (1..=MAX_AUTO_PARALLEL)
+            .rev()
+            .find(|&n| suits_rows(n, rows))
+            .unwrap_or(1),
         n => n,
     };
     frontier_engine::ContextOptions {
         n_seq_max: slots,
         stream_per_seq: true,
-        batch_rows: asked_batch_rows(batch_rows, cpu_only),
+        batch_rows: rows,
         ..Default::default()
     }
     .generation_batch_rows()
@@ -81,9 +91,9 @@ pub fn context_cells(prefix: usize, own: usize, n: u32, stream_per_seq: bool) ->
 }
 
 /// The number of sequences, and why: the largest `n` ≤ `max` whose KV cache fits in half of
-/// `spare_bytes` and that is a multiple of `batch_rows` (or smaller than it, which the
-/// worker refuses for generation: see [`generation_rows`]), so that generation batches keep
-/// that many rows. Not fewer for a run of fewer items: the number of
+/// `spare_bytes` and that is a multiple of `batch_rows` (or smaller than it, where the
+/// worker does not generate: see [`generation_rows`]), so that generation batches keep that
+/// many rows. Not fewer for a run of fewer items: the number of
 /// sequence slots shapes every generation step (see `frontier_llama`'s continuous batching),
 /// so it must not depend on how many items the run has.
 pub fn choose(
@@ -96,10 +106,9 @@ pub fn choose(
     batch_rows: u32,
 ) -> (u32, String) {
     let budget = spare_bytes / 2;
-    let rows = batch_rows.max(1);
     let n = (1..=max.max(1))
         .rev()
-        .filter(|&n| n < rows || n.is_multiple_of(rows))
+        .filter(|&n| suits_rows(n, batch_rows))
         .find(|&n| {
             context_cells(prefix, own, n, stream_per_seq) as u64 * kv_bytes_per_cell <= budget
         })
@@ -161,6 +170,25 @@ mod tests {
         // A GPU: every slot in one batch.
         assert_eq!(generation_rows(0, AUTO_PARALLEL, false), MAX_AUTO_PARALLEL);
         assert_eq!(generation_rows(0, 3, false), 3);
+        // Rows that do not divide 8: the automatic choice takes 6 slots for 3 rows.
+        assert_eq!(generation_rows(3, AUTO_PARALLEL, true), 3);
+        assert_eq!(generation_rows(5, AUTO_PARALLEL, true), 5);
+    }
+
+    #[test]
+    fn the_automatic_choice_with_room_keeps_the_recorded_rows() {
+        let kv = 30 * 3 * 128 * 2;
+        for on_cpu in [true, false] {
+            for asked in 0..=9 {
+                let rows = asked_batch_rows(asked, on_cpu);
+                let (n, _) = choose(kv, 600, 200, 64 << 30, true, MAX_AUTO_PARALLEL, rows);
+                assert_eq!(
+                    generation_rows(asked, n, on_cpu),
+                    generation_rows(asked, AUTO_PARALLEL, on_cpu),
+                    "--batch-rows {asked}, on the CPU {on_cpu}: {n} slots"
+                );
+            }
+        }
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
     }
     let cpu_only = parallel::on_cpu(&job.model_options);
     let mut stats = frontier_engine::EngineStats::default();
+    let mut refused = None;
     for (units, generates) in phases {
         if units.is_empty() {
             continue;
@@ -100,9 +101,6 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
                 parallel::MAX_AUTO_PARALLEL,
                 batch_rows,
             );
-            if generates {
-                refuse_other_rows(&job, n, cpu_only, &why)?;
-            }
             (n, Some(why))
         };
         let mut ctx = job.context.clone();
@@ -115,6 +113,13 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
         }
         ctx.flash_attn = ctx.flash_attn.for_decoding(cpu_only);
         ctx.batch_rows = batch_rows;
+        if generates && model.served_slots().is_none() {
+            if let Err(e) = check_rows(&job, &ctx, cpu_only, parallel_reason.as_deref()) {
+                // The other phase (scoring) still runs; the run ends with this error.
+                refused = Some(e);
+                continue;
+            }
+        }
         let mut engine = model.engine(&ctx)?;
         // Before "ready", as llama-server: the first group's timed prefix then runs warm.
         engine.warm_up()?;
@@ -149,6 +154,9 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
         })?;
         stats.add(&engine.stats());
     }
+    if let Some(e) = refused {
+        return Err(e);
+    }
     emit(EvalEvent::Finished {
         elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
         stats,
@@ -156,13 +164,18 @@ pub fn run(mut job: EvalRequest, emit: &mut dyn FnMut(EvalEvent) -> Result<()>) 
 }
 
 /// Generation tasks record in their protocol the rows of every generation step (a row's
-/// logits depend on them), taken from what was asked ([`parallel::generation_rows`]); when
-/// the memory left holds fewer sequence slots than those rows need, the worker stops rather
-/// than generate in other steps under that protocol's key.
-fn refuse_other_rows(job: &EvalRequest, slots: u32, cpu_only: bool, why: &str) -> Result<()> {
-    let asked = parallel::generation_rows(job.context.batch_rows, AUTO_PARALLEL, cpu_only);
-    let would = parallel::generation_rows(job.context.batch_rows, slots, cpu_only);
-    if job.context.no_padding || would == asked {
+/// logits depend on them), from what was asked ([`parallel::generation_rows`]); a context
+/// whose steps would have other rows — the memory left holds fewer sequence slots than the
+/// automatic choice needs — does not generate under that protocol's key.
+fn check_rows(
+    job: &EvalRequest,
+    ctx: &frontier_engine::ContextOptions,
+    cpu_only: bool,
+    reason: Option<&str>,
+) -> Result<()> {
+    let recorded = parallel::generation_rows(job.context.batch_rows, job.parallel, cpu_only);
+    let (would, slots) = (ctx.generation_batch_rows(), ctx.n_seq_max);
+    if would == recorded {
         return Ok(());
     }
     let rows = |n: u32| {
@@ -172,11 +185,16 @@ fn refuse_other_rows(job: &EvalRequest, slots: u32, cpu_only: bool, why: &str) -
             format!("{n} rows")
         }
     };
+    // The fewest slots whose steps have the recorded rows.
+    let slots_needed = (1..=parallel::MAX_AUTO_PARALLEL)
+        .find(|&n| parallel::generation_rows(job.context.batch_rows, n, cpu_only) == recorded)
+        .unwrap_or(recorded);
     anyhow::bail!(
-        "generation steps of {} need {asked} sequence slots, and only {slots} fit ({why}); \
-         pass --parallel {asked} to use {asked} anyway, or --parallel {slots} to generate in \
-         steps of {} (other results, stored apart)",
-        rows(asked),
+        "generation: steps of {} need {slots_needed} sequence slots, and only {slots} fit{}; \
+         pass --parallel {slots_needed} to use them anyway, or --parallel {slots} to generate \
+         in steps of {} (other results, stored apart)",
+        rows(recorded),
+        reason.map_or(String::new(), |r| format!(" ({r})")),
         rows(would)
     )
 }

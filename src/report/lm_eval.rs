@@ -253,7 +253,9 @@ fn primary_runs(store: &Store, cell: &StoredCell) -> Result<Vec<(TaskName, Forma
         if primary(task).is_some_and(|p| p != format) {
             continue;
         }
-        if best.get(&task).is_none_or(|(_, b)| tr.n_items > b.n_items) {
+        // Several protocols (other settings): the one with the most items; on a tie the
+        // later, as the report's tables choose.
+        if best.get(&task).is_none_or(|(_, b)| tr.n_items >= b.n_items) {
             best.insert(task, (format, tr));
         }
     }

@@ -52,7 +52,7 @@ pub struct TaskOptions {
 /// depths): results stored under one shape are not resumed under another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GenerationSteps {
-    /// Rows in every step (`eval::parallel::generation_rows`).
+    /// Rows in every step (`eval::parallel::generation_rows`); 0: a server's own batching.
     pub rows: u32,
     /// Idle rows padded (not `--no-padding`, whose outputs depend on the other items).
     pub padding: bool,

@@ -286,9 +286,10 @@ impl<'r> Batcher<'r> {
     /// so the tail of a run cannot take smaller steps: SmolLM2-135M Q4_K_M on an AVX2 CPU,
     /// 1 or 2 threads, the first row of a 4-row step came out up to 0.40 logits away from
     /// the same row in an 8-row step (rows 1–3 bit-identical), and no step size from 1 to 7
-    /// kept every row's logits. On a Zen 4 CPU that test's 4-row step kept its rows bit for
-    /// bit, yet HumanEval's first 64 items generated in batches of 4 and in one batch of 8
-    /// differed on 54 outputs: no step size stands in for another. `--no-padding` gives
+    /// kept every row's logits. On a Zen 4 CPU, with flash attention off as evaluation runs,
+    /// every row of a 4-row step differs from an 8-row step's (HumanEval's first 64 items
+    /// in batches of 4 and in one batch of 8: 54 outputs differ): no step size stands in for
+    /// another. `--no-padding` gives
     /// that up for speed: a batch then holds only the generating sequences (ids 0..k, kept
     /// so by [`Batcher::compact`]).
     fn build_generation(

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use frontier_engine::{ContextOptions, ModelOptions, Token, Tokenizer};
+use frontier_engine::{ContextOptions, FlashAttn, ModelOptions, Token, Tokenizer};
 use llama_cpp_2::token::LlamaToken;
 
 use crate::context::{LlamaEngine, Logits};
@@ -64,8 +64,9 @@ fn differing(rows: &[Vec<f32>], full: &[Vec<f32>]) -> Vec<usize> {
         .collect()
 }
 
-/// An engine with `ROWS` sequences of `cells` KV cells each, in streams of their own, and
-/// the tokens of a sentence to feed it.
+/// An engine with `ROWS` sequences of `cells` KV cells each, in streams of their own, as
+/// evaluation makes it on the CPU (flash attention off), and the tokens of a sentence to
+/// feed it.
 fn engine_and_text(model: &LoadedModel, cells: u32) -> (LlamaEngine<'_>, Vec<Token>) {
     let e = model
         .new_engine(&ContextOptions {
@@ -73,6 +74,7 @@ fn engine_and_text(model: &LoadedModel, cells: u32) -> (LlamaEngine<'_>, Vec<Tok
             n_seq_max: ROWS as u32,
             stream_per_seq: true,
             threads: 2,
+            flash_attn: FlashAttn::Auto.for_decoding(true),
             ..ContextOptions::default()
         })
         .unwrap();
