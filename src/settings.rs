@@ -132,7 +132,7 @@ pub fn task_options(args: &TaskArgs, sandbox: &SandboxArgs) -> Result<(TaskOptio
                 memory_bytes: sandbox.memory.0,
             },
             // Set from the engine settings (see `generation_steps`).
-            generation_steps: GenerationSteps::default(),
+            generation_steps: None,
         },
         source,
     ))

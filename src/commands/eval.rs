@@ -23,7 +23,7 @@ pub fn run(args: &EvalArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let (mut opts, source) = task_options(&args.tasks, &args.sandbox)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
-    opts.generation_steps = generation_steps(&engine);
+    opts.generation_steps = Some(generation_steps(&engine));
     let model = crate::sweep::model_file(&args.model, quiet)?;
     let summary = model_summary(&model)?;
     let sandbox = sandbox_for(&tasks, &opts, &args.sandbox)?;

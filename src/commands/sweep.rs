@@ -33,7 +33,7 @@ pub fn run(args: &SweepArgs, verbosity: u8, quiet: bool) -> Result<i32> {
     let (mut opts, source) = task_options(&args.tasks, &args.sandbox)?;
     let mem_cap = args.mem.cap()?;
     let engine = engine_settings(&args.run, &args.batch, mem_cap.as_ref(), quiet)?;
-    opts.generation_steps = generation_steps(&engine);
+    opts.generation_steps = Some(generation_steps(&engine));
     let speed = speed_config(args, &engine, want_speed)?;
     let catalog = Catalog::load(&args.models_from.catalog)?;
     let hub = hub_if_needed(&args.models, &catalog)?;

@@ -42,9 +42,11 @@ pub struct TaskOptions {
     #[serde(skip)]
     pub humaneval_limits: humaneval::ProgramLimits,
     /// How generation steps are shaped (recorded in the generation tasks' protocols, not
-    /// among the options every task's protocol holds).
+    /// among the options every task's protocol holds). Set by whoever runs the plans from
+    /// its engine settings (`settings::generation_steps`); a plan built without it (a
+    /// scoring-only run, a test) records none.
     #[serde(skip)]
-    pub generation_steps: GenerationSteps,
+    pub generation_steps: Option<GenerationSteps>,
 }
 
 /// The shape of every generation step, on which a generated item's output depends
@@ -58,13 +60,13 @@ pub struct GenerationSteps {
     pub padding: bool,
 }
 
-impl Default for GenerationSteps {
-    /// The CPU's default: batches of 4 rows, padded.
-    fn default() -> Self {
-        GenerationSteps {
-            rows: crate::eval::parallel::BATCH_ROWS_ON_CPU,
-            padding: true,
-        }
+impl GenerationSteps {
+    /// The steps a generation task's protocol records, if it records any.
+    pub fn from_protocol(protocol: &serde_json::Value) -> Option<GenerationSteps> {
+        Some(GenerationSteps {
+            rows: u32::try_from(protocol.get("generation_rows")?.as_u64()?).ok()?,
+            padding: protocol.get("padding")?.as_bool()?,
+        })
     }
 }
 
@@ -81,7 +83,7 @@ impl Default for TaskOptions {
             humaneval_max_tokens: humaneval::MAX_TOKENS,
             plus: false,
             humaneval_limits: Default::default(),
-            generation_steps: Default::default(),
+            generation_steps: None,
         }
     }
 }
@@ -261,7 +263,9 @@ pub fn build_from(
         dataset_hash,
         n_shot,
     };
-    plan.record_generation_steps(opts.generation_steps);
+    if let Some(steps) = opts.generation_steps {
+        plan.record_generation_steps(steps);
+    }
     Ok(plan)
 }
 
@@ -368,4 +372,45 @@ pub fn plans_for_model(
         }
     }
     Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gsm8k_plan(steps: Option<GenerationSteps>) -> TaskPlan {
+        let opts = TaskOptions {
+            limit: Some(2),
+            generation_steps: steps,
+            ..TaskOptions::default()
+        };
+        build_plan(TaskName::Gsm8k, &opts, &Source::Embedded).unwrap()
+    }
+
+    #[test]
+    fn generation_steps_are_recorded_read_back_and_part_of_the_key() {
+        let four = GenerationSteps {
+            rows: 4,
+            padding: true,
+        };
+        let one = GenerationSteps {
+            rows: 1,
+            padding: true,
+        };
+        let plan = gsm8k_plan(Some(four));
+        assert_eq!(GenerationSteps::from_protocol(&plan.protocol), Some(four));
+        assert_ne!(plan.key(), gsm8k_plan(Some(one)).key());
+        // A plan built without steps records none (what a rebuilt old protocol reads back).
+        let unset = gsm8k_plan(None);
+        assert_eq!(GenerationSteps::from_protocol(&unset.protocol), None);
+        assert_ne!(plan.key(), unset.key());
+        // Scoring tasks never record them.
+        let opts = TaskOptions {
+            limit: Some(2),
+            generation_steps: Some(four),
+            ..TaskOptions::default()
+        };
+        let mmlu = build_plan(TaskName::Mmlu, &opts, &Source::Embedded).unwrap();
+        assert_eq!(GenerationSteps::from_protocol(&mmlu.protocol), None);
+    }
 }

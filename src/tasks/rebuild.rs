@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::plan::{build_styled, TaskOptions};
+use super::plan::{build_styled, GenerationSteps, TaskOptions};
 use super::{TaskName, TaskPlan};
 use crate::datasets::Source;
 use crate::hashing::sha256_hex;
@@ -14,8 +14,10 @@ use crate::store::{CellInfo, ItemRow, TaskRun};
 /// The plan a task run was made from; Err says why it cannot be rebuilt.
 pub fn rebuild_plan(tr: &TaskRun, cell: &CellInfo) -> Result<TaskPlan, String> {
     let task = TaskName::parse(&tr.task).ok_or("unknown task")?;
-    let opts = TaskOptions::from_protocol(&tr.protocol)
+    let mut opts = TaskOptions::from_protocol(&tr.protocol)
         .ok_or("the protocol has no options to rebuild from")?;
+    // The steps the run recorded, so the rebuilt plan has the stored protocol.
+    opts.generation_steps = GenerationSteps::from_protocol(&tr.protocol);
     let source = cell
         .config
         .get("data_source")
